@@ -1,0 +1,61 @@
+# Two commands matter: `make run` and `make test`. Everything else supports them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app app
+STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock | cut -c1-12)
+PO := $(wildcard dsr/translations/*/LC_MESSAGES/messages.po)
+MO := $(PO:.po=.mo)
+
+# `PORT=5001 make run` is a shorthand for DSR_PORT.
+ifdef PORT
+export DSR_PORT := $(PORT)
+endif
+
+.PHONY: run test setup chromium translations messages lint bench bench-quick clean
+
+setup: $(STAMP) $(MO)
+
+$(STAMP): requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "dsr needs Python 3.11; set PYTHON=/path/to/python3.11")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# Compiled catalogues are build output; the .po files are the source.
+dsr/translations/%/LC_MESSAGES/messages.mo: dsr/translations/%/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@ --statistics
+
+# Re-extract translatable strings after changing templates or code, then translate the
+# new entries in dsr/translations/sv/LC_MESSAGES/messages.po.
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o dsr/translations/messages.pot --no-location --sort-output --omit-header --ignore-dirs ".* __pycache__" .
+	$(BIN)/pybabel update -i dsr/translations/messages.pot -d dsr/translations --no-fuzzy-matching --omit-header --width 100
+
+# Debian's chromium drives the browser tests; it comes from apt, never from a downloader.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium (browser tests need it)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y --no-install-recommends chromium || \
+	  { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; }; }
+
+run: setup
+	$(FLASK) dsr migrate
+	$(FLASK) dsr seed-demo
+	$(FLASK) dsr serve
+
+test: setup chromium lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check dsr tests app.py migrations/env.py
+	$(BIN)/ruff format --check --quiet dsr tests app.py
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) instance/*.sqlite3* .pytest_cache tests/artifacts $(MO)

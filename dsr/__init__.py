@@ -1,0 +1,87 @@
+"""dsr: keep the data subject rights a privacy policy promises, on time and with proof."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from dsr import config as config_module
+from dsr import i18n, logmask
+from dsr.db import Database
+
+csrf = CSRFProtect()
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the Flask app. Connects to nothing and starts nothing: that is for the CLI."""
+    settings = config_module.load(overrides=overrides)
+    app = Flask(
+        "dsr",
+        root_path=str(config_module.ROOT),
+        template_folder="templates",
+        static_folder="static",
+    )
+    app.config.update(settings)
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="dsr_session",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=settings["SESSION_COOKIE_SECURE"],
+        PERMANENT_SESSION_LIFETIME=8 * 3600,
+        WTF_CSRF_TIME_LIMIT=8 * 3600,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    logmask.install()
+
+    Database().init_app(app)
+    csrf.init_app(app)
+    i18n.init_app(app)
+
+    from dsr.web import auth, context, health, public, staff
+
+    auth.init_app(app)
+    context.init_app(app)
+    app.register_blueprint(public.bp)
+    app.register_blueprint(staff.bp)
+    app.register_blueprint(health.bp)
+
+    from dsr.cli import register
+
+    register(app)
+    _register_errors(app)
+    app.after_request(_security_headers)
+    return app
+
+
+def _security_headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    )
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    # Status and verification links carry secrets in the URL; never leak them onward.
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    if request.blueprint != "static" and "Cache-Control" not in headers:
+        headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _register_errors(app: Flask) -> None:
+    def page(status: int, template: str = "errors/error.html", **context: Any) -> Any:
+        return render_template(template, status=status, **context), status
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError) -> Any:
+        return page(400, reason="csrf")
+
+    for status in (400, 403, 404, 405, 413, 429, 500):
+        app.register_error_handler(status, lambda e, status=status: page(status))

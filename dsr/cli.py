@@ -1,0 +1,151 @@
+"""``flask --app app dsr ...``: operating the service from a shell."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from dsr import accounts, audit, migrate
+from dsr.audit import Actor
+from dsr.db import get_db
+from dsr.models import StaffRole
+
+dsr_cli = AppGroup("dsr", help="Operate the data subject rights service.")
+
+DEMO_ADMIN_EMAIL = "admin@example.com"
+DEMO_ADMIN_PASSWORD = "dsr-demo-admin"  # noqa: S105 - printed on purpose; development only
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(dsr_cli)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+@dsr_cli.command("migrate")
+@click.option("--revision", default="head", show_default=True)
+def migrate_command(revision: str) -> None:
+    """Apply database migrations (safe to run again)."""
+    url = current_app.config["DATABASE_URL"]
+    migrate.upgrade(url, revision)
+    click.echo(f"Database at revision {migrate.current_revision(url)}.")
+
+
+@dsr_cli.command("make-migration")
+@click.option("-m", "--message", required=True)
+def make_migration(message: str) -> None:
+    """Autogenerate a migration from the models (review it before committing)."""
+    from alembic import command
+
+    cfg = migrate.alembic_config(current_app.config["DATABASE_URL"])
+    command.revision(cfg, message=message, autogenerate=True)
+
+
+@dsr_cli.command("create-staff")
+@click.argument("email")
+@click.option("--role", type=click.Choice([r.value for r in StaffRole]), required=True)
+@click.option("--name", default=None, help="Display name (defaults to the email's local part).")
+def create_staff(email: str, role: str, name: str | None) -> None:
+    """Create a staff account; the password is read from stdin (or prompted for)."""
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    try:
+        with get_db().transaction() as session:
+            user = accounts.create_staff(
+                session,
+                email,
+                StaffRole(role),
+                name=name,
+                password=password,
+                actor=Actor.system("cli"),
+            )
+            click.echo(f"Created {user.role} {user.email}.")
+    except accounts.AccountError as exc:
+        _fail(str(exc))
+
+
+@dsr_cli.command("audit-verify")
+def audit_verify() -> None:
+    """Check the audit log's hash chain; exit 1 naming the first bad event."""
+    with get_db().transaction() as session:
+        problem = audit.verify_chain(session)
+        if problem is None:
+            from sqlalchemy import func, select
+
+            from dsr.models import AuditEvent
+
+            count = session.scalar(select(func.count()).select_from(AuditEvent))
+            click.echo(f"Audit chain intact: {count} events.")
+            return
+    _fail(f"audit chain broken at {problem}")
+
+
+@dsr_cli.command("seed-demo")
+def seed_demo() -> None:
+    """Load demo data into an empty development database (a no-op otherwise)."""
+    from dsr import demo
+
+    if current_app.config["ENV"] != "development":
+        _fail("demo data is only loaded with env = development")
+    with get_db().transaction() as session:
+        created = demo.seed(session, current_app.config)
+    if created:
+        click.echo("Demo data loaded.")
+    click.echo(
+        f"Demo admin: {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD} "
+        f"(staff login at {current_app.config['BASE_URL']}/staff/login)"
+    )
+
+
+@dsr_cli.command("serve")
+def serve() -> None:
+    """Serve the app for one machine, with the scheduler in-process (what `make run` does)."""
+    from dsr import scheduler
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    host, port = app.config["HOST"], app.config["PORT"]
+    background: Any = None
+    if app.config["SCHEDULER_IN_PROCESS"]:
+        background = scheduler.build(app, blocking=False)
+        background.start()
+    click.echo(f"dsr is serving at http://{host}:{port}/ (staff: http://{host}:{port}/staff/)")
+    try:
+        from werkzeug.serving import run_simple
+
+        # Werkzeug directly: Flask's app.run() refuses to block inside a `flask` command.
+        run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+    finally:
+        if background is not None:
+            background.shutdown(wait=False)
+
+
+@dsr_cli.command("scheduler")
+def scheduler_command() -> None:
+    """Run the scheduler in the foreground (production: one or more of these per deployment)."""
+    from dsr import scheduler
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    click.echo(f"Scheduler {scheduler.INSTANCE} starting.")
+    scheduler.build(app, blocking=True).start()
+
+
+@dsr_cli.command("run-jobs")
+def run_jobs() -> None:
+    """Run every job once and exit (for cron and tests); exit 1 if any job failed."""
+    from dsr import scheduler
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    results = scheduler.run_due_jobs(app)
+    for job_id, done in results.items():
+        click.echo(f"{job_id}: {'FAILED' if done < 0 else done}")
+    if any(done < 0 for done in results.values()):
+        sys.exit(1)

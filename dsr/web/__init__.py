@@ -1,0 +1,1 @@
+"""HTTP layer: blueprints that parse input, call a service, commit, and render."""

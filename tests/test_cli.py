@@ -1,0 +1,64 @@
+"""The operator's commands: migrate, create-staff, seed-demo."""
+
+from sqlalchemy import select
+
+from dsr import accounts
+from dsr.models import StaffRole, StaffUser
+
+
+def test_create_staff_reads_the_password_from_stdin(app, db):
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=["dsr", "create-staff", "Karin@Example.se", "--role", "handler"],
+        input="a long enough password\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "Created handler karin@example.se" in result.output
+    user = db.scalars(select(StaffUser).where(StaffUser.email == "karin@example.se")).one()
+    assert user.role == StaffRole.handler
+    assert accounts._hasher.verify(user.password_hash, "a long enough password")
+
+
+def test_create_staff_refuses_short_passwords_and_duplicates(app, db, make_staff):
+    runner = app.test_cli_runner()
+    short = runner.invoke(
+        args=["dsr", "create-staff", "x@example.se", "--role", "admin"], input="short\n"
+    )
+    assert short.exit_code == 1 and "at least 12 characters" in short.output
+    existing = make_staff(StaffRole.auditor)
+    again = runner.invoke(
+        args=["dsr", "create-staff", existing.email, "--role", "admin"],
+        input="a long enough password\n",
+    )
+    assert again.exit_code == 1 and "already exists" in again.output
+
+
+def test_create_staff_refuses_an_unknown_role(app, db):
+    result = app.test_cli_runner().invoke(
+        args=["dsr", "create-staff", "x@example.se", "--role", "boss"],
+        input="a long enough password\n",
+    )
+    assert result.exit_code == 2 and "boss" in result.output
+
+
+def test_seed_demo_needs_development_and_is_harmless_twice(make_app, fresh_database):
+    app = make_app(DATABASE_URL=fresh_database, ENV="development")
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["dsr", "seed-demo"])
+    assert first.exit_code == 0, first.output
+    assert "Demo data loaded." in first.output
+    assert "admin@example.com / dsr-demo-admin" in first.output
+    second = runner.invoke(args=["dsr", "seed-demo"])
+    assert second.exit_code == 0 and "Demo data loaded." not in second.output
+    client = app.test_client()
+    token = client.csrf_token()
+    response = client.post(
+        "/staff/login",
+        data={"email": "admin@example.com", "password": "dsr-demo-admin", "csrf_token": token},
+    )
+    assert response.status_code == 302
+
+
+def test_seed_demo_is_refused_outside_development(app, db):
+    result = app.test_cli_runner().invoke(args=["dsr", "seed-demo"])
+    assert result.exit_code == 1 and "only loaded with env = development" in result.output
