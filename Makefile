@@ -34,7 +34,7 @@ dsr/translations/%/LC_MESSAGES/messages.mo: dsr/translations/%/LC_MESSAGES/messa
 # new entries in dsr/translations/sv/LC_MESSAGES/messages.po.
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o dsr/translations/messages.pot --no-location --sort-output --omit-header --ignore-dirs ".* __pycache__" .
-	$(BIN)/pybabel update -i dsr/translations/messages.pot -d dsr/translations --no-fuzzy-matching --omit-header --width 100
+	$(BIN)/pybabel update -i dsr/translations/messages.pot -d dsr/translations --no-fuzzy-matching --ignore-obsolete --omit-header --width 100
 
 # Debian's chromium drives the browser tests; it comes from apt, never from a downloader.
 chromium:

@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, Relationship, SQLModel
 
 from dsr.db import UTCDateTime, utcnow
+from dsr.deadlines import Regime
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -43,11 +44,6 @@ class Right(enum.StrEnum):
     objection = "objection"  # Art. 21
     consent_withdrawal = "consent_withdrawal"  # Art. 7(3)
     human_review = "human_review"  # Art. 22(3)
-
-
-class Regime(enum.StrEnum):
-    gdpr = "gdpr"
-    ccpa = "ccpa"
 
 
 class RequestStatus(enum.StrEnum):

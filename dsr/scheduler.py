@@ -72,8 +72,11 @@ class JobSpec:
 
 def job_specs(config: Mapping[str, Any]) -> list[JobSpec]:
     """Every timed job of the service, with when it runs."""
+    from dsr.notifications import deliver_pending
+
     return [
         JobSpec("heartbeat", record_heartbeat, "interval", config["SCHEDULER_HEARTBEAT_SECONDS"]),
+        JobSpec("outbox", deliver_pending, "interval", 15),
     ]
 
 

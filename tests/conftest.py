@@ -24,8 +24,8 @@ from sqlmodel import Session
 
 from dsr import create_app
 from dsr.audit import Actor
-from dsr.db import get_db
-from dsr.models import StaffRole, StaffUser
+from dsr.db import get_db, utcnow
+from dsr.models import Channel, Regime, Request, Right, StaffRole, StaffUser
 from tests.support import Client, DatabaseFactory, SMTPSink, postgres_problem
 
 PG_URL = os.environ.get(
@@ -220,6 +220,37 @@ def login_as(client: Client, make_staff: Callable[..., StaffUser]) -> Callable[.
         return user
 
     return login
+
+
+@pytest.fixture
+def make_request(db: Session) -> Callable[..., Request]:
+    """Insert a request directly (bypassing intake), with due dates from the deadline engine."""
+    from dsr import deadlines
+    from dsr.intake import next_reference
+
+    def create(**fields: Any) -> Request:
+        received_at = fields.pop("received_at", None) or utcnow()
+        regime = fields.pop("regime", Regime.gdpr)
+        due = deadlines.due(received_at, regime=regime)
+        year = deadlines.received_date(received_at).year
+        fields.setdefault("right", Right.access)
+        fields.setdefault("channel", Channel.web)
+        fields.setdefault("subject_email", "anna.andersson@example.se")
+        fields.setdefault("subject_name", "Anna Andersson")
+        request = Request(
+            reference=next_reference(db, year),
+            regime=regime,
+            received_at=received_at,
+            due_target=due.target,
+            due_legal=due.legal,
+            first_due_legal=due.legal,
+            **fields,
+        )
+        db.add(request)
+        db.commit()
+        return request
+
+    return create
 
 
 # --- time --------------------------------------------------------------------------------------
