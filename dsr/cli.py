@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from datetime import date, datetime
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from dsr import accounts, audit, migrate
+from dsr import accounts, audit, deadlines, migrate
 from dsr.audit import Actor
 from dsr.db import get_db
+from dsr.deadlines import Regime
 from dsr.models import StaffRole
 
 dsr_cli = AppGroup("dsr", help="Operate the data subject rights service.")
@@ -24,7 +27,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(dsr_cli)
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"Error: {message}", err=True)
     sys.exit(code)
 
@@ -87,6 +90,60 @@ def audit_verify() -> None:
             click.echo(f"Audit chain intact: {count} events.")
             return
     _fail(f"audit chain broken at {problem}")
+
+
+@dsr_cli.command("due-date")
+@click.argument("received")
+@click.option("--extended", is_flag=True, help="Include the two-month extension.")
+@click.option("--paused-days", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--regime", type=click.Choice([r.value for r in Regime]), default=None)
+@click.option(
+    "--eves/--no-eves", default=None, help="Treat midsommarafton, julafton, nyårsafton as closed."
+)
+def due_date(
+    received: str, extended: bool, paused_days: int, regime: str | None, eves: bool | None
+) -> None:
+    """Print the legal due date of a request received at RECEIVED.
+
+    RECEIVED is an ISO date (2026-03-05) or an ISO datetime with an offset
+    (2026-01-31T23:30:00+00:00). The last line is the legal due date, YYYY-MM-DD.
+    """
+    config = current_app.config
+    zone = ZoneInfo(config["TIMEZONE"])
+    try:
+        day = parse_received(received, zone)
+    except ValueError as exc:
+        _fail(str(exc), code=2)
+    chosen = Regime(regime or config["DEADLINES_REGIME"])
+    use_eves = config["DEADLINES_EVES_ARE_HOLIDAYS"] if eves is None else eves
+    result = deadlines.due_for_date(
+        day, regime=chosen, extended=extended, paused_days=paused_days, eves_are_holidays=use_eves
+    )
+    click.echo(f"received: {day.isoformat()} ({config['TIMEZONE']})")
+    click.echo(f"regime: {chosen.value}{' (extended)' if extended else ''}")
+    if paused_days:
+        click.echo(f"paused: {paused_days} days")
+    click.echo(f"unrolled due date: {result.target.isoformat()}")
+    click.echo(result.legal.isoformat())
+
+
+def parse_received(raw: str, zone: ZoneInfo) -> date:
+    """An ISO date, or an ISO datetime with an offset turned into the local date."""
+    raw = raw.strip()
+    if len(raw) == 10:
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            raise ValueError(f"{raw!r} is not a valid date (expected YYYY-MM-DD)") from None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(
+            f"{raw!r} is neither an ISO date (YYYY-MM-DD) nor an ISO datetime with an offset"
+        ) from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{raw!r} has no UTC offset; add one, e.g. {raw}+01:00 or {raw}Z")
+    return deadlines.received_date(moment, zone)
 
 
 @dsr_cli.command("seed-demo")

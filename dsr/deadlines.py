@@ -96,6 +96,21 @@ def unrolled_due(
     return base + timedelta(days=paused_days)
 
 
+def due_for_date(
+    received: date,
+    *,
+    regime: Regime = Regime.gdpr,
+    extended: bool = False,
+    paused_days: int = 0,
+    eves_are_holidays: bool = False,
+) -> Due:
+    """Target and legal due dates for a request received on the calendar day ``received``."""
+    target = unrolled_due(received, regime=regime, extended=extended, paused_days=paused_days)
+    if regime == Regime.ccpa:
+        return Due(target, target)
+    return Due(target, roll_forward(target, eves_are_holidays=eves_are_holidays))
+
+
 def due(
     received_at: datetime,
     *,
@@ -106,12 +121,13 @@ def due(
     tz: ZoneInfo = STOCKHOLM,
 ) -> Due:
     """The target and legal due dates of a request, given what has been decided about it."""
-    target = unrolled_due(
-        received_date(received_at, tz), regime=regime, extended=extended, paused_days=paused_days
+    return due_for_date(
+        received_date(received_at, tz),
+        regime=regime,
+        extended=extended,
+        paused_days=paused_days,
+        eves_are_holidays=eves_are_holidays,
     )
-    if regime == Regime.ccpa:
-        return Due(target, target)
-    return Due(target, roll_forward(target, eves_are_holidays=eves_are_holidays))
 
 
 def paused_days(

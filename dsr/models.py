@@ -405,6 +405,10 @@ class RequestPause(SQLModel, table=True):
     asked_by_id: int | None = Field(
         default=None, sa_column=fk_column("staff_users.id", index=False)
     )
+    #: The request's status while the question was open; it returns to it on resume.
+    status_before: RequestStatus | None = Field(
+        default=None, sa_column=enum_column(RequestStatus, "status_before", nullable=True)
+    )
 
 
 class AuditEvent(SQLModel, table=True):

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
-from dsr import scheduler
+from dsr import deadlines, scheduler
 from dsr.db import session as db_session
 from dsr.db import utcnow
-from dsr.models import StaffRole
+from dsr.models import Request, RequestStatus, StaffRole
 from dsr.profiles import current_profile
 
 ROLE_LABELS = {
@@ -20,6 +22,38 @@ ROLE_LABELS = {
     StaffRole.handler: _l("Handler"),
     StaffRole.auditor: _l("Auditor (read-only)"),
 }
+
+
+@dataclass(frozen=True)
+class DueInfo:
+    """How a request stands against its legal due date today (derived, never stored)."""
+
+    due_legal: date
+    days_left: int
+    state: deadlines.DueState
+    paused: bool
+
+    @property
+    def overdue(self) -> bool:
+        return self.state == deadlines.DueState.overdue
+
+    @property
+    def due_soon(self) -> bool:
+        return self.state == deadlines.DueState.due_soon
+
+
+def due_info(request: Request) -> DueInfo:
+    """What pages show for a request's deadline: computed by dsr.deadlines at read time."""
+    zone = ZoneInfo(current_app.config["TIMEZONE"])
+    today = deadlines.today(zone)
+    return DueInfo(
+        due_legal=request.due_legal,
+        days_left=deadlines.days_left(request.due_legal, today),
+        state=deadlines.due_state(
+            request.due_legal, today, current_app.config["DEADLINES_DUE_SOON_DAYS"]
+        ),
+        paused=request.status == RequestStatus.awaiting_subject,
+    )
 
 
 def _scheduler_stale() -> bool:
@@ -38,4 +72,5 @@ def init_app(app: Flask) -> None:
             "privacy_contact": lambda: current_profile().controller.privacy_email,
             "role_label": lambda role: ROLE_LABELS.get(StaffRole(role), role),
             "scheduler_stale": _scheduler_stale,
+            "due_info": due_info,
         }
