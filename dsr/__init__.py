@@ -43,11 +43,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     i18n.init_app(app)
 
-    from dsr.web import auth, context, health, public, staff
+    from dsr.web import auth, context, health, public, staff, status
 
     auth.init_app(app)
     context.init_app(app)
     app.register_blueprint(public.bp)
+    app.register_blueprint(status.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(health.bp)
 
