@@ -43,13 +43,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     i18n.init_app(app)
 
-    from dsr.web import auth, context, health, public, staff, status
+    from dsr.web import auth, context, health, public, staff, staff_intake, status
 
     auth.init_app(app)
     context.init_app(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(status.bp)
     app.register_blueprint(staff.bp)
+    app.register_blueprint(staff_intake.bp)
     app.register_blueprint(health.bp)
 
     from dsr.cli import register
