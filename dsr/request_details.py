@@ -140,23 +140,21 @@ def clean_details(right: Right, raw: object, *, prefix: str = "details.") -> dic
         for key in raw
         if key not in known and key != "version"
     }
-    if "version" in raw and raw["version"] != VERSION:
+    version = raw.get("version", VERSION)
+    if type(version) is not int or version != VERSION:
         errors[f"{prefix}version"] = _l("Only version 1 is understood.")
     cleaned: dict[str, Any] = {"version": VERSION}
     # Choices first: conditional fields depend on them.
     for field in sorted(fields, key=lambda f: f.kind != "choice"):
-        required = field.required
-        if field.only_when is not None:
-            other, values = field.only_when
-            if cleaned.get(other) not in values:
-                cleaned[field.name] = None
-                continue
-            required = True
+        applies = field.only_when is None or cleaned.get(field.only_when[0]) in field.only_when[1]
+        required = field.required or (field.only_when is not None and applies)
         try:
-            cleaned[field.name] = _clean(field, raw.get(field.name), required)
+            value = _clean(field, raw.get(field.name), required)
         except FieldError as exc:
             errors[f"{prefix}{field.name}"] = exc.message
-            cleaned[field.name] = None
+            value = None
+        # A conditional field is checked whatever was chosen, but kept only when it applies.
+        cleaned[field.name] = value if applies else None
     if errors:
         raise InvalidInput(errors)
     return {"version": VERSION, **{f.name: cleaned[f.name] for f in fields}}

@@ -53,8 +53,13 @@ def _refuse_hidden_characters(value: str, *, multiline: bool) -> None:
 
 
 def clean_line(value: object, *, max_length: int, required: bool = False) -> str | None:
-    """One line of text (a name, a title): trimmed, NFC-normalised, no control characters."""
+    """One line of text (a name, a title): trimmed, NFC-normalised, no control characters.
+
+    Lengths count the text as sent (spaces around it included), so that a limit means the
+    same to every sender whatever is trimmed afterwards.
+    """
     text = _as_text(value)
+    _check_length(text, max_length)
     text = unicodedata.normalize("NFC", text).strip()
     if not text:
         if required:
@@ -66,8 +71,13 @@ def clean_line(value: object, *, max_length: int, required: bool = False) -> str
 
 
 def clean_text(value: object, *, max_length: int, required: bool = False) -> str | None:
-    """Free text over several lines: line breaks normalised to ``\\n``, otherwise as typed."""
+    """Free text over several lines: line breaks normalised to ``\\n``, otherwise as typed.
+
+    The length counts what was sent; forms turn a browser's ``\\r\\n`` back into the one
+    character it was typed as before it gets here (``dsr.web.intake_forms``).
+    """
     text = _as_text(value)
+    _check_length(text, max_length)
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
     if not text:
         if required:
@@ -91,7 +101,10 @@ def clean_choice(value: object, choices: tuple[str, ...], *, required: bool = Tr
 
 def clean_email(value: object, *, required: bool = True) -> str | None:
     """A deliverable-looking address, lower-cased; an international domain becomes IDNA."""
-    text = _as_text(value).strip()
+    text = _as_text(value)
+    if len(text) > 254:
+        raise FieldError(_l("An email address has at most 254 characters."))
+    text = text.strip()
     if not text:
         if required:
             raise FieldError(_l("Enter your email address."))
@@ -121,7 +134,10 @@ def clean_email(value: object, *, required: bool = True) -> str | None:
 
 def clean_phone(value: object) -> str | None:
     """Digits with the usual separators; 6 to 20 digits."""
-    text = _as_text(value).strip()
+    text = _as_text(value)
+    if len(text) > 40:
+        raise FieldError(_l("Enter a phone number with digits, e.g. 070-123 45 67."))
+    text = text.strip()
     if not text:
         return None
     _refuse_hidden_characters(text, multiline=False)
@@ -134,14 +150,15 @@ def clean_phone(value: object) -> str | None:
 
 def clean_https_url(value: object, *, required: bool = True) -> str | None:
     """An ``https://`` address with a host name and no password in it."""
-    text = _as_text(value).strip()
+    text = _as_text(value)
+    if len(text) > 500:
+        raise FieldError(_l("Use at most %(count)d characters.", count=500))
+    text = text.strip()
     if not text:
         if required:
             raise FieldError(_l("Enter the address the data should be sent to."))
         return None
     _refuse_hidden_characters(text, multiline=False)
-    if len(text) > 500:
-        raise FieldError(_l("Use at most %(count)d characters.", count=500))
     if any(c.isspace() for c in text):
         raise FieldError(_l("Enter an address starting with https://, without spaces."))
     try:

@@ -491,3 +491,20 @@ def test_every_error_in_the_summary_links_to_its_field(client):
     for target in targets:
         assert f'id="{target}"' in html
     assert '="None"' not in html
+
+
+def test_a_line_break_typed_in_the_form_counts_as_one_character(client, db):
+    typed = ("x" * 499 + "\r\n") * 10  # 5000 characters typed, 5010 as the browser sends them
+    assert submit(client, message=typed).status_code == 302
+    [request] = all_requests(db)
+    assert len(request.details["message"]) == 4999  # the last line break is trimmed
+
+
+def test_a_conditional_field_is_checked_even_when_it_is_not_kept(client, db):
+    response = submit(
+        client, Right.portability, delivery="download", recipient_url="ftp://old.example.se"
+    )
+    assert response.status_code == 422
+    assert errors_on(response.get_data(as_text=True)) == {
+        "recipient_url": "Skriv en adress som börjar med https://, utan mellanslag."
+    }

@@ -46,6 +46,15 @@ class Marked:
 
 REQUIRED = [Marked()]
 
+
+def typed_line_breaks(value: Any) -> Any:
+    """Browsers send a line break typed in a text area as ``\\r\\n``; make it the one
+    character it was, so that length limits count what the person typed."""
+    return value.replace("\r\n", "\n") if isinstance(value, str) else value
+
+
+TEXT_FILTERS = [typed_line_breaks]
+
 #: Labels and hints of the per-right fields, by (right, key).
 _TEXTS: dict[tuple[Right, str], tuple[LazyString, LazyString | None]] = {
     (Right.rectification, "data_to_correct"): (
@@ -150,8 +159,8 @@ def _right_fields(right: Right) -> dict[str, Field]:
         elif spec.kind == "https_url":
             fields[spec.name] = URLField(label, validators=validators)
         else:
-            fields[spec.name] = TextAreaField(label, validators=validators)
-    fields["message"] = TextAreaField(MESSAGE_LABEL)
+            fields[spec.name] = TextAreaField(label, validators=validators, filters=TEXT_FILTERS)
+    fields["message"] = TextAreaField(MESSAGE_LABEL, filters=TEXT_FILTERS)
     return fields
 
 

@@ -30,7 +30,7 @@ from dsr.models import AuditEvent, Request, RequestStatus, TokenPurpose, Verific
 from dsr.validation import FieldError, clean_text
 from dsr.web import limits
 from dsr.web.forms import ConfirmForm
-from dsr.web.intake_forms import REQUIRED, CodeForm, code_error, show_errors
+from dsr.web.intake_forms import REQUIRED, TEXT_FILTERS, CodeForm, code_error, show_errors
 from dsr.workflow import WorkflowError
 
 bp = Blueprint("status", __name__, url_prefix="/status")
@@ -54,7 +54,7 @@ REASON_SHOWN = frozenset({"request.extended", "request.paused"})
 
 
 class ReplyForm(FlaskForm):
-    body = TextAreaField(_l("Your message"), validators=REQUIRED)
+    body = TextAreaField(_l("Your message"), validators=REQUIRED, filters=TEXT_FILTERS)
 
 
 def _load(token: str) -> tuple[Request, VerificationToken]:
