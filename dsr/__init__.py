@@ -43,7 +43,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     i18n.init_app(app)
 
-    from dsr.web import auth, context, health, public, staff, staff_intake, status
+    from dsr.web import api, auth, context, health, public, staff, staff_intake, status
 
     auth.init_app(app)
     context.init_app(app)
@@ -52,6 +52,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(staff.bp)
     app.register_blueprint(staff_intake.bp)
     app.register_blueprint(health.bp)
+    # Trusted systems authenticate with a bearer token, which a browser never sends on its
+    # own: there is no cookie to ride on, so no cross-site request to forge.
+    csrf.exempt(api.bp)
+    app.register_blueprint(api.bp)
 
     from dsr.cli import register
 
@@ -79,6 +83,11 @@ def _security_headers(response: Response) -> Response:
 
 def _register_errors(app: Flask) -> None:
     def page(status: int, template: str = "errors/error.html", **context: Any) -> Any:
+        if request.path.startswith("/api/"):
+            # API clients read JSON, also for errors raised before a view runs.
+            from werkzeug.http import HTTP_STATUS_CODES
+
+            return {"errors": {"request": HTTP_STATUS_CODES.get(status, "Error")}}, status
         return render_template(template, status=status, **context), status
 
     @app.errorhandler(CSRFError)
