@@ -12,13 +12,13 @@ is linked to the existing one, whose reference the acknowledgement then speaks o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
@@ -158,8 +158,6 @@ def parse_personnummer(raw: object, now: datetime) -> pnr.Personnummer | None:
 
 
 def _invalid_personnummer() -> Message:
-    from flask_babel import lazy_gettext as _l
-
     return _l(
         "This is not a valid personnummer or samordningsnummer. Write it as YYYYMMDD-NNNN "
         "or YYMMDD-NNNN."
@@ -169,8 +167,6 @@ def _invalid_personnummer() -> Message:
 def check_received_at(received_at: datetime, now: datetime | None = None) -> datetime:
     """When a request reached us, as staff or a trusted system say: not in the future, not
     absurdly old, and with a time zone."""
-    from flask_babel import lazy_gettext as _l
-
     now = now or utcnow()
     if received_at.tzinfo is None:
         raise FieldError(_l("Give the time with its time zone offset."))
@@ -456,13 +452,3 @@ def _queue_acknowledgement(
         request=request,
         carries_secret=True,
     )
-
-
-def received_date(request: Request) -> date:
-    """The calendar day the request arrived, in the controller's zone."""
-    return deadlines.received_date(request.received_at, _zone())
-
-
-def details_summary(details: Mapping[str, Any]) -> dict[str, Any]:
-    """The details without the version marker, for display."""
-    return {k: v for k, v in details.items() if k != "version"}

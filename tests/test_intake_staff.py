@@ -55,6 +55,7 @@ def test_the_form_lists_the_rights_and_fields(client, login_as, role):
     for name in ("channel", "received_at", "name", "email", "assurance", "scope"):
         assert f'name="{name}"' in form
     assert 'type="datetime-local"' in form
+    assert 'name="csrf_token"' in form
 
 
 def test_a_letter_received_days_ago_gets_the_deadline_of_its_arrival(

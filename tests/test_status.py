@@ -232,3 +232,26 @@ def test_a_new_code_can_be_asked_for_on_the_page(client, db, make_request):
 def test_the_page_has_room_for_the_answer_later(client, db, make_request):
     html = client.get(status_link(db, make_request())).get_data(as_text=True)
     assert 'id="downloads"' not in html  # nothing to download yet
+
+
+def test_every_form_on_the_subjects_pages_carries_a_csrf_token(client, db, make_request):
+    from tests.support import iter_forms
+
+    request = make_request()
+    issued = identity.issue_email_verification(db, request)
+    db.commit()
+    pages = [
+        "/",
+        "/request/erasure",
+        "/request/sent",
+        f"/verify/{issued.token}",
+        status_link(db, request),
+    ]
+    checked = 0
+    for page in pages:
+        html = client.get(page).get_data(as_text=True)
+        for form in iter_forms(html):
+            if 'method="post"' in form.lower():
+                assert 'name="csrf_token"' in form, f"form without CSRF token on {page}"
+                checked += 1
+    assert checked >= 10
