@@ -44,7 +44,7 @@ TIMELINE: dict[str, LazyString] = {
     "request.extended": _l("We extended the time we have to answer."),
     "request.paused": _l(
         "We asked you for more information. The time stands still until you answer."
-    ),  # noqa: E501
+    ),
     "request.resumed": _l("The time started running again."),
     "message.from_subject": _l("You sent us a message."),
 }
