@@ -43,13 +43,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     i18n.init_app(app)
 
-    from dsr.web import auth, context, health, public, staff
+    from dsr.web import admin, auth, casework, context, dashboard, health, public, queue, staff
 
     auth.init_app(app)
     context.init_app(app)
-    app.register_blueprint(public.bp)
-    app.register_blueprint(staff.bp)
-    app.register_blueprint(health.bp)
+    for module in (public, staff, queue, casework, dashboard, admin, health):
+        app.register_blueprint(module.bp)
 
     from dsr.cli import register
 

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from flask_babel import force_locale
 
 from dsr import accounts, audit, deadlines, migrate
 from dsr.audit import Actor
@@ -27,8 +28,10 @@ def register(app: Flask) -> None:
     app.cli.add_command(dsr_cli)
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
+def _fail(message: Any, code: int = 1) -> NoReturn:
+    """Print an error (in English: the operator's shell is not the subject's page) and exit."""
+    with force_locale("en"):
+        click.echo(f"Error: {message}", err=True)
     sys.exit(code)
 
 
@@ -73,7 +76,7 @@ def create_staff(email: str, role: str, name: str | None) -> None:
             )
             click.echo(f"Created {user.role} {user.email}.")
     except accounts.AccountError as exc:
-        _fail(str(exc))
+        _fail(exc)
 
 
 @dsr_cli.command("audit-verify")

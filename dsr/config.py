@@ -138,6 +138,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("exports.link_days", 14, int),
     Setting("erasure.grace_hours", 24, int),
     Setting("staff.invite_hours", 72, int),
+    Setting("staff.page_size", 50, int),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -284,6 +285,7 @@ def validate(config: Mapping[str, Any]) -> None:
         "RETENTION_CLOSED_REQUEST_YEARS",
         "EXPORTS_LINK_DAYS",
         "LOGIN_MAX_FAILURES",
+        "STAFF_PAGE_SIZE",
     ):
         _check(config[key] >= 1, f"{key.lower()} must be at least 1")
     try:
