@@ -100,6 +100,8 @@ def seed_demo() -> None:
         created = demo.seed(session, current_app.config)
     if created:
         click.echo("Demo data loaded.")
+    for line in demo.seed_customer_systems(current_app.config):
+        click.echo(line)
     click.echo(
         f"Demo admin: {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD} "
         f"(staff login at {current_app.config['BASE_URL']}/staff/login)"
