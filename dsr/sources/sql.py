@@ -26,11 +26,12 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     or_,
     select,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, NoSuchTableError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from dsr.sources.datamap import IdentityKind, SourceConfigError, SourceMap, TableMap
@@ -166,12 +167,23 @@ def _needed_columns(table: TableMap, targets: set[str]) -> list[str]:
     return list(dict.fromkeys(needed))
 
 
+def _reflect(connection: Connection, source: SourceMap) -> dict[str, Table]:
+    """The mapped tables (or views) that exist, reflected in one go (fast on PostgreSQL)."""
+    inspector = inspect(connection)
+    existing = set(inspector.get_table_names(schema=source.schema))
+    existing |= set(inspector.get_view_names(schema=source.schema))
+    wanted = [table.name for table in source.tables if table.name in existing]
+    metadata = MetaData()
+    if wanted:
+        metadata.reflect(bind=connection, schema=source.schema, only=wanted, views=True)
+    return {table.name: table for table in metadata.tables.values()}
+
+
 def _plan(
-    connection: Connection, source: SourceMap, table: TableMap, targets: set[str]
+    reflected_tables: Mapping[str, Table], table: TableMap, targets: set[str]
 ) -> _Plan | SourceProblem:
-    try:
-        reflected = Table(table.name, MetaData(), schema=source.schema, autoload_with=connection)
-    except NoSuchTableError:
+    reflected = reflected_tables.get(table.name)
+    if reflected is None:
         return SourceProblem(ProblemKind.missing_table, f"table {table.name} does not exist")
     present = {c.name for c in reflected.columns}
     needed = _needed_columns(table, targets)
@@ -324,8 +336,9 @@ def iter_tables(
     failed: set[str] = set()
     try:
         with _read_only(engine.connect()) as connection, connection.begin():
+            reflected = _reflect(connection, source)
             for table in source.tables:
-                planned = _plan(connection, source, table, targets.get(table.name, set()))
+                planned = _plan(reflected, table, targets.get(table.name, set()))
                 if isinstance(planned, SourceProblem):
                     failed.add(table.name)
                     yield TableResult(source.name, table, problem=planned)
@@ -418,8 +431,9 @@ def check_source(source: SourceMap, data_dir: str | os.PathLike[str]) -> SourceC
     problems: list[tuple[str, SourceProblem]] = []
     try:
         with _read_only(engine.connect()) as connection, connection.begin():
+            reflected = _reflect(connection, source)
             for table in source.tables:
-                planned = _plan(connection, source, table, targets.get(table.name, set()))
+                planned = _plan(reflected, table, targets.get(table.name, set()))
                 if isinstance(planned, SourceProblem):
                     problems.append((table.name, planned))
     except SQLAlchemyError as exc:
