@@ -23,6 +23,7 @@ from sqlalchemy import (
     insert,
     text,
 )
+from sqlalchemy.exc import InternalError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from dsr.profiles import load_profile
@@ -437,6 +438,17 @@ def test_the_source_is_only_read(shop, tmp_path):
     before = snapshot(url)
     locate(profile, Identities.of(email="astrid.lindqvist@example.com"), data_dir=tmp_path)
     assert snapshot(url) == before
+
+
+def test_a_source_connection_cannot_write(shop):
+    _, url = shop
+    engine = sql.source_engine(url)
+    try:
+        with pytest.raises(OperationalError if "sqlite" in url else InternalError):
+            with sql.read_only(engine.connect()) as conn, conn.begin():
+                conn.execute(text("DELETE FROM customers"))
+    finally:
+        engine.dispose()
 
 
 def snapshot(url):

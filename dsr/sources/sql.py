@@ -114,7 +114,11 @@ def source_engine(url: str) -> Engine:
         raise SourceFailure(SourceProblem(ProblemKind.unreachable, _describe(exc, url))) from None
 
 
-def _read_only(connection: Connection) -> Connection:
+def read_only(connection: Connection) -> Connection:
+    """The connection with read-only transactions where the backend has them.
+
+    SQLite sources are opened read-only as files (``source_engine``).
+    """
     if connection.dialect.name == "postgresql":
         return connection.execution_options(
             isolation_level="REPEATABLE READ", postgresql_readonly=True
@@ -334,8 +338,10 @@ def iter_tables(
     #: (table, column) -> value -> people, for the values later tables link to.
     reached: dict[tuple[str, str], dict[Any, frozenset[str]]] = {}
     failed: set[str] = set()
+    connected = False
     try:
-        with _read_only(engine.connect()) as connection, connection.begin():
+        with read_only(engine.connect()) as connection, connection.begin():
+            connected = True
             reflected = _reflect(connection, source)
             for table in source.tables:
                 planned = _plan(reflected, table, targets.get(table.name, set()))
@@ -367,7 +373,7 @@ def iter_tables(
                 )
                 yield result
     except SQLAlchemyError as exc:
-        kind = ProblemKind.query_failed if failed or reached else ProblemKind.unreachable
+        kind = ProblemKind.query_failed if connected else ProblemKind.unreachable
         raise SourceFailure(SourceProblem(kind, _describe(exc, url))) from None
     finally:
         engine.dispose()
@@ -430,7 +436,7 @@ def check_source(source: SourceMap, data_dir: str | os.PathLike[str]) -> SourceC
     targets = _link_targets(source)
     problems: list[tuple[str, SourceProblem]] = []
     try:
-        with _read_only(engine.connect()) as connection, connection.begin():
+        with read_only(engine.connect()) as connection, connection.begin():
             reflected = _reflect(connection, source)
             for table in source.tables:
                 planned = _plan(reflected, table, targets.get(table.name, set()))
