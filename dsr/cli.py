@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -34,6 +35,9 @@ def _fail(message: str, code: int = 1) -> None:
 def migrate_command(revision: str) -> None:
     """Apply database migrations (safe to run again)."""
     url = current_app.config["DATABASE_URL"]
+    if url.startswith("sqlite:///"):
+        # A fresh checkout has no data_dir yet; SQLite creates the file, not its directory.
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(url, revision)
     click.echo(f"Database at revision {migrate.current_revision(url)}.")
 

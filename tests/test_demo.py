@@ -152,3 +152,14 @@ def test_seed_demo_builds_the_selected_profiles_customer_system(make_app, fresh_
     second = runner.invoke(args=["dsr", "seed-demo"])
     assert second.exit_code == 0
     assert "Demo customer system 'cling' is at" in second.output
+
+
+def test_a_fresh_checkout_can_migrate_into_a_data_dir_that_does_not_exist(make_app, tmp_path):
+    data_dir = tmp_path / "not" / "yet"
+    app = make_app(
+        DATABASE_URL=f"sqlite:///{data_dir}/dsr.sqlite3", ENV="development", PROFILE="klingit"
+    )
+    runner = app.test_cli_runner()
+    migrated = runner.invoke(args=["dsr", "migrate"])
+    assert migrated.exit_code == 0, migrated.output
+    assert (data_dir / "dsr.sqlite3").is_file()

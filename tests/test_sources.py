@@ -444,9 +444,9 @@ def test_a_source_connection_cannot_write(shop):
     _, url = shop
     engine = sql.source_engine(url)
     try:
-        with pytest.raises(OperationalError if "sqlite" in url else InternalError):
-            with sql.read_only(engine.connect()) as conn, conn.begin():
-                conn.execute(text("DELETE FROM customers"))
+        refused = OperationalError if "sqlite" in url else InternalError
+        with pytest.raises(refused), sql.read_only(engine.connect()) as conn, conn.begin():
+            conn.execute(text("DELETE FROM customers"))
     finally:
         engine.dispose()
 
