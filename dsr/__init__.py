@@ -43,11 +43,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     i18n.init_app(app)
 
-    from dsr.web import admin, auth, casework, context, dashboard, health, public, queue, staff
+    from dsr.web import admin, auth, casework, context, dashboard, found, health, public, queue, staff
 
     auth.init_app(app)
     context.init_app(app)
-    for module in (public, staff, queue, casework, dashboard, admin, health):
+    for module in (public, staff, queue, casework, found, dashboard, admin, health):
         app.register_blueprint(module.bp)
 
     from dsr.cli import register

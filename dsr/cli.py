@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
@@ -40,6 +41,9 @@ def _fail(message: Any, code: int = 1) -> NoReturn:
 def migrate_command(revision: str) -> None:
     """Apply database migrations (safe to run again)."""
     url = current_app.config["DATABASE_URL"]
+    if url.startswith("sqlite:///"):
+        # A fresh checkout has no data_dir yet; SQLite creates the file, not its directory.
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(url, revision)
     click.echo(f"Database at revision {migrate.current_revision(url)}.")
 
@@ -160,6 +164,8 @@ def seed_demo() -> None:
         created = demo.seed(session, current_app.config)
     if created:
         click.echo("Demo data loaded.")
+    for line in demo.seed_customer_systems(current_app.config):
+        click.echo(line)
     click.echo(
         f"Demo admin: {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD} "
         f"(staff login at {current_app.config['BASE_URL']}/staff/login)"

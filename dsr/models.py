@@ -575,6 +575,8 @@ class ManualTask(SQLModel, table=True):
             "(status = 'open') = (completed_at IS NULL)", name="completed_iff_not_open"
         ),
         CheckConstraint("status = 'open' OR note IS NOT NULL", name="closed_task_has_note"),
+        # One task per request, kind and system: creating a right's tasks twice adds nothing.
+        Index("uq_manual_tasks_request_kind_target", "request_id", "kind", "target", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)

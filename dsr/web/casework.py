@@ -116,7 +116,7 @@ def reveal_personnummer(reference: str) -> Any:
         return back_to(item)
     audit.record(s, "request.personnummer_shown", Actor.staff(staff()), request=item)
     s.commit()
-    plain = crypto.decrypt(item.subject_pnr_encrypted, "pnr")
+    plain = crypto.decrypt(item.subject_pnr_encrypted, crypto.PNR_LABEL)
     shown = f"{plain[:8]}-{plain[8:]}" if len(plain) == 12 else plain
     flash(_("Personnummer: %(pnr)s (this viewing is recorded in the audit log)", pnr=shown), "info")
     return back_to(item)
