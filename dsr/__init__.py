@@ -43,7 +43,18 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     i18n.init_app(app)
 
-    from dsr.web import admin, auth, casework, context, dashboard, found, health, public, queue, staff
+    from dsr.web import (
+        admin,
+        auth,
+        casework,
+        context,
+        dashboard,
+        found,
+        health,
+        public,
+        queue,
+        staff,
+    )
 
     auth.init_app(app)
     context.init_app(app)
