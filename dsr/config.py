@@ -98,7 +98,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("env", "production", str),
     Setting("secret_key", DEVELOPMENT_SECRET_KEY, str, secret=True),
     Setting("database_url", "", str, secret=True),
-    Setting("base_url", "http://127.0.0.1:5000", str),
+    Setting("base_url", "", str),
     Setting("host", "127.0.0.1", str),
     Setting("port", 5000, int),
     Setting("data_dir", "instance", str),
@@ -231,6 +231,8 @@ def _derive(config: dict[str, Any]) -> None:
     config["DATA_DIR"] = str(data_dir)
     if not config["DATABASE_URL"]:
         config["DATABASE_URL"] = f"sqlite:///{data_dir / 'dsr.sqlite3'}"
+    if not config["BASE_URL"]:
+        config["BASE_URL"] = f"http://{config['HOST']}:{config['PORT']}"
     config["BASE_URL"] = config["BASE_URL"].rstrip("/")
     config["SESSION_COOKIE_SECURE"] = config["BASE_URL"].startswith("https://")
     config["DEBUG"] = config.get("DEBUG", False)
