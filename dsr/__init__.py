@@ -43,15 +43,37 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     i18n.init_app(app)
 
-    from dsr.web import api, auth, context, health, public, staff, staff_intake, status
+    from dsr.web import (
+        admin,
+        api,
+        auth,
+        casework,
+        context,
+        dashboard,
+        found,
+        health,
+        public,
+        queue,
+        staff,
+        staff_intake,
+        status,
+    )
 
     auth.init_app(app)
     context.init_app(app)
-    app.register_blueprint(public.bp)
-    app.register_blueprint(status.bp)
-    app.register_blueprint(staff.bp)
-    app.register_blueprint(staff_intake.bp)
-    app.register_blueprint(health.bp)
+    for module in (
+        public,
+        status,
+        staff,
+        staff_intake,
+        queue,
+        casework,
+        found,
+        dashboard,
+        admin,
+        health,
+    ):
+        app.register_blueprint(module.bp)
     # Trusted systems authenticate with a bearer token, which a browser never sends on its
     # own: there is no cookie to ride on, so no cross-site request to forge.
     csrf.exempt(api.bp)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -23,7 +25,14 @@ MIN_PASSWORD_LENGTH = 12
 
 
 class AccountError(Exception):
-    """A staff account operation was refused; the message is safe to show."""
+    """A staff account operation was refused; ``str()`` is safe to show (in the current language)."""
+
+    def __init__(self, message: Any) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return str(self.message)
 
 
 class LoginThrottled(Exception):
@@ -44,9 +53,11 @@ def hash_password(password: str) -> str:
 
 def check_password_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"The password must be at least {MIN_PASSWORD_LENGTH} characters.")
+        raise AccountError(
+            _l("The password must be at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)
+        )
     if password.strip() != password:
-        raise AccountError("The password must not start or end with spaces.")
+        raise AccountError(_l("The password must not start or end with spaces."))
 
 
 def find_by_email(session: Session, email: str) -> StaffUser | None:
@@ -68,9 +79,9 @@ def create_staff(
     email = normalize_email(email)
     local, _, domain = email.partition("@")
     if not local or "." not in domain or len(email) > 254 or any(c.isspace() for c in email):
-        raise AccountError(f"{email!r} is not an email address.")
+        raise AccountError(_l("%(email)s is not an email address.", email=email))
     if find_by_email(session, email) is not None:
-        raise AccountError(f"A staff account for {email} already exists.")
+        raise AccountError(_l("A staff account for %(email)s already exists.", email=email))
     if password is not None:
         check_password_strength(password)
     user = StaffUser(
@@ -165,4 +176,111 @@ def load_user(session: Session, user_id: str) -> StaffUser | None:
         return None
     if user is None or not user.active or user.session_version != version:
         return None
+    return user
+
+
+def _admins_left(session: Session, excluding: StaffUser) -> int:
+    from sqlalchemy import func
+
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(StaffUser)
+            .where(
+                StaffUser.role == StaffRole.admin,
+                StaffUser.active.is_(True),  # type: ignore[attr-defined]
+                StaffUser.id != excluding.id,
+            )
+        )
+        or 0
+    )
+
+
+def change_role(session: Session, user: StaffUser, role: StaffRole, *, actor: Actor) -> None:
+    """Give a staff member another role; the last active admin cannot stop being one."""
+    if user.role == role:
+        return
+    if user.role == StaffRole.admin and _admins_left(session, user) == 0:
+        raise AccountError(_l("The last active administrator cannot lose the role."))
+    previous = user.role
+    user.role = role
+    user.session_version += 1  # permissions changed: sign the user in again
+    session.add(user)
+    audit.record(
+        session,
+        "staff.role_changed",
+        actor,
+        payload={"staff_id": user.id, "from": str(previous), "to": str(role)},
+    )
+
+
+def set_active(session: Session, user: StaffUser, active: bool, *, actor: Actor) -> None:
+    """Deactivate (all sessions end at once) or reactivate a staff account."""
+    if user.active == active:
+        return
+    if not active and user.role == StaffRole.admin and _admins_left(session, user) == 0:
+        raise AccountError(_l("The last active administrator cannot be deactivated."))
+    user.active = active
+    user.session_version += 1
+    session.add(user)
+    audit.record(
+        session,
+        "staff.activated" if active else "staff.deactivated",
+        actor,
+        payload={"staff_id": user.id},
+    )
+
+
+def invite_staff(
+    session: Session,
+    email: str,
+    role: StaffRole,
+    *,
+    name: str | None,
+    actor: Actor,
+    valid_for: timedelta,
+    base_url: str,
+) -> StaffUser:
+    """Create an account without a password and email a link to set one."""
+    from dsr import identity, notifications
+    from dsr.models import TokenPurpose
+
+    user = create_staff(session, email, role, name=name, password=None, actor=actor)
+    issued = identity.issue_token(
+        session, TokenPurpose.staff_invite, staff_user=user, ttl=valid_for
+    )
+    notifications.queue_email(
+        session,
+        "staff_invite",
+        user.email,
+        language=user.language,
+        context={
+            "user": user,
+            "invited_by": actor.label,
+            "link": f"{base_url}/staff/invite/{issued.token}",
+            "expires_at": issued.row.expires_at,
+        },
+        carries_secret=True,
+    )
+    audit.record(session, "staff.invited", actor, payload={"staff_id": user.id, "role": str(role)})
+    return user
+
+
+def accept_invite(
+    session: Session, token: str, password: str, now: datetime | None = None
+) -> StaffUser:
+    """Set the password of an invited (or reset) account through its one-time link."""
+    from dsr import identity
+    from dsr.models import TokenPurpose
+
+    now = now or utcnow()
+    row = identity.find_token(session, TokenPurpose.staff_invite, token, now)
+    user = session.get(StaffUser, row.staff_user_id) if row is not None else None
+    if row is None or user is None or not user.active:
+        raise AccountError(
+            _l("This link is not valid any more. Ask an administrator for a new one.")
+        )
+    set_password(session, user, password, Actor.staff(user))
+    row.used_at = now
+    session.add(row)
     return user

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from flask_babel import force_locale
 
 from dsr import accounts, apitokens, audit, deadlines, migrate
 from dsr.audit import Actor
@@ -27,8 +29,10 @@ def register(app: Flask) -> None:
     app.cli.add_command(dsr_cli)
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
+def _fail(message: Any, code: int = 1) -> NoReturn:
+    """Print an error (in English: the operator's shell is not the subject's page) and exit."""
+    with force_locale("en"):
+        click.echo(f"Error: {message}", err=True)
     sys.exit(code)
 
 
@@ -37,6 +41,9 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 def migrate_command(revision: str) -> None:
     """Apply database migrations (safe to run again)."""
     url = current_app.config["DATABASE_URL"]
+    if url.startswith("sqlite:///"):
+        # A fresh checkout has no data_dir yet; SQLite creates the file, not its directory.
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(url, revision)
     click.echo(f"Database at revision {migrate.current_revision(url)}.")
 
@@ -73,7 +80,7 @@ def create_staff(email: str, role: str, name: str | None) -> None:
             )
             click.echo(f"Created {user.role} {user.email}.")
     except accounts.AccountError as exc:
-        _fail(str(exc))
+        _fail(exc)
 
 
 @dsr_cli.command("audit-verify")
@@ -157,6 +164,8 @@ def seed_demo() -> None:
         created = demo.seed(session, current_app.config)
     if created:
         click.echo("Demo data loaded.")
+    for line in demo.seed_customer_systems(current_app.config):
+        click.echo(line)
     click.echo(
         f"Demo admin: {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD} "
         f"(staff login at {current_app.config['BASE_URL']}/staff/login)"

@@ -98,7 +98,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("env", "production", str),
     Setting("secret_key", DEVELOPMENT_SECRET_KEY, str, secret=True),
     Setting("database_url", "", str, secret=True),
-    Setting("base_url", "http://127.0.0.1:5000", str),
+    Setting("base_url", "", str),
     Setting("host", "127.0.0.1", str),
     Setting("port", 5000, int),
     Setting("data_dir", "instance", str),
@@ -141,6 +141,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("exports.link_days", 14, int),
     Setting("erasure.grace_hours", 24, int),
     Setting("staff.invite_hours", 72, int),
+    Setting("staff.page_size", 50, int),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -233,6 +234,8 @@ def _derive(config: dict[str, Any]) -> None:
     config["DATA_DIR"] = str(data_dir)
     if not config["DATABASE_URL"]:
         config["DATABASE_URL"] = f"sqlite:///{data_dir / 'dsr.sqlite3'}"
+    if not config["BASE_URL"]:
+        config["BASE_URL"] = f"http://{config['HOST']}:{config['PORT']}"
     config["BASE_URL"] = config["BASE_URL"].rstrip("/")
     config["SESSION_COOKIE_SECURE"] = config["BASE_URL"].startswith("https://")
     config["DEBUG"] = config.get("DEBUG", False)
@@ -287,6 +290,7 @@ def validate(config: Mapping[str, Any]) -> None:
         "RETENTION_CLOSED_REQUEST_YEARS",
         "EXPORTS_LINK_DAYS",
         "LOGIN_MAX_FAILURES",
+        "STAFF_PAGE_SIZE",
         "VERIFICATION_RESEND_PER_HOUR",
         "RATELIMIT_SUBMIT_PER_HOUR_IP",
         "RATELIMIT_SUBMIT_PER_DAY_EMAIL",

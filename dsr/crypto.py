@@ -18,6 +18,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
+#: Encryption label of a subject's personnummer (``Request.subject_pnr_encrypted``).
+PNR_LABEL = "pnr"
+
 __all__ = ["InvalidToken", "keyed_hash", "encrypt", "decrypt", "new_token", "new_code"]
 
 

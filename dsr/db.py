@@ -63,10 +63,16 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+def _unicode_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # pysqlite starts transactions lazily on its own, which breaks SAVEPOINTs and lets a
     # read-then-write interleave; let SQLAlchemy issue BEGIN itself (see _sqlite_begin).
     dbapi_connection.isolation_level = None
+    # SQLite's lower() only folds ASCII; Swedish names need å, ä and ö folded too.
+    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")

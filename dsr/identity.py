@@ -329,13 +329,7 @@ def resend_verification(
 # --- assurance ---------------------------------------------------------------------------------
 
 #: Staff checks offered on the staff pages; ``record_staff_check`` accepts any short method.
-STAFF_CHECK_METHODS = (
-    "id_document_seen",
-    "callback_known_number",
-    "letter_matches_records",
-    "email_from_known_address",
-    "other",
-)
+STAFF_CHECK_METHODS = ("account_login", "bankid", "id_document_seen", "known_contact", "other")
 
 #: The floor for each right when the profile says nothing more. Erasure and anything that
 #: discloses data (access, portability, the reasons behind an automated decision) or changes
@@ -386,12 +380,12 @@ def required_assurance(right: Right) -> AssuranceLevel:
 def meets(request: Request, level: AssuranceLevel) -> bool:
     """Has the request reached ``level``?
 
-    Above ``none`` the request must also be verified: a matched personnummer alone shows
-    only that someone knows the number, and personnummer are not secret.
+    Above ``none`` the request must also be past verification: a matched personnummer alone
+    shows only that someone knows the number, and personnummer are not secret.
     """
     if level == AssuranceLevel.none:
         return True
-    return request.verified_at is not None and request.assurance.rank >= level.rank
+    return request.status != RequestStatus.unverified and request.assurance.rank >= level.rank
 
 
 def _raise_assurance(
@@ -430,7 +424,7 @@ def record_staff_check(
     session.add(request)
     audit.record(
         session,
-        "identity.staff_checked",
+        "identity.checked_by_staff",
         actor,
         request=request,
         reason=note,

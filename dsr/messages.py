@@ -44,7 +44,7 @@ def subject_reply(
     session.flush()
     audit.record(
         session,
-        "message.from_subject",
+        "request.message_received",
         Actor.subject(),
         request=request,
         payload={"message_id": message.id},

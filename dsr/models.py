@@ -66,6 +66,7 @@ OPEN_STATUSES = (
     RequestStatus.awaiting_subject,
 )
 CLOSED_STATUSES = tuple(s for s in RequestStatus if s not in OPEN_STATUSES)
+OPEN_STATUS_SQL = "status IN ('unverified', 'verified', 'in_progress', 'awaiting_subject')"
 
 
 class Channel(enum.StrEnum):
@@ -93,6 +94,16 @@ class AssuranceLevel(enum.StrEnum):
 class RefusalScope(enum.StrEnum):
     partial = "partial"
     full = "full"
+
+
+class RefusalGrounds(enum.StrEnum):
+    """Why a request (or part of it) is refused; the first two need a written justification."""
+
+    manifestly_unfounded = "manifestly_unfounded"  # Art. 12(5)
+    excessive = "excessive"  # Art. 12(5)
+    unidentifiable = "unidentifiable"  # Art. 11(2), 12(2)
+    exemption = "exemption"  # e.g. Art. 15(4), 17(3), dataskyddslagen
+    other = "other"
 
 
 class CloseReason(enum.StrEnum):
@@ -290,6 +301,14 @@ class Request(SQLModel, table=True):
         Index("ix_requests_status_due_legal_id", "status", "due_legal", "id"),
         Index("ix_requests_assignee_due_legal_id", "assignee_id", "due_legal", "id"),
         Index("ix_requests_received_at_id", "received_at", "id"),
+        # The default queue: open requests by legal due date.
+        Index(
+            "ix_requests_open_due_legal_id",
+            "due_legal",
+            "id",
+            sqlite_where=text(OPEN_STATUS_SQL),
+            postgresql_where=text(OPEN_STATUS_SQL),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -355,6 +374,9 @@ class Request(SQLModel, table=True):
         default=None, sa_column=enum_column(RefusalScope, "refusal_scope", nullable=True)
     )
     refusal_reason: str | None = Field(default=None, sa_column=Column(Text))
+    refusal_grounds: RefusalGrounds | None = Field(
+        default=None, sa_column=enum_column(RefusalGrounds, "refusal_grounds", nullable=True)
+    )
     #: Required for "manifestly unfounded or excessive" (Art. 12(5)): the controller's proof.
     refusal_justification: str | None = Field(default=None, sa_column=Column(Text))
     close_reason: CloseReason | None = Field(
@@ -553,6 +575,8 @@ class ManualTask(SQLModel, table=True):
             "(status = 'open') = (completed_at IS NULL)", name="completed_iff_not_open"
         ),
         CheckConstraint("status = 'open' OR note IS NOT NULL", name="closed_task_has_note"),
+        # One task per request, kind and system: creating a right's tasks twice adds nothing.
+        Index("uq_manual_tasks_request_kind_target", "request_id", "kind", "target", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -26,6 +26,9 @@ from dsr.db import utcnow
 from dsr.models import EmailOutbox, OutboxStatus, Request
 
 OUTBOX_LABEL = "outbox"
+#: Stands in for the subject's private status link in a draft a handler reviews; replaced by
+#: a freshly issued link when the email is queued.
+STATUS_LINK_PLACEHOLDER = "[status-link]"
 
 
 def render(kind: str, language: str, context: Mapping[str, Any]) -> tuple[str, str, str]:
@@ -67,7 +70,10 @@ def queue_email(
     sending. ``dedupe_key`` makes "send this once" a unique constraint: queueing the same key
     twice fails at flush.
     """
-    rendered_subject, rendered_text, html = render(kind, language, context or {})
+    context = context or {}
+    rendered_subject, rendered_text, html = render(kind, language, context)
+    if text is not None:
+        text = text.replace(STATUS_LINK_PLACEHOLDER, str(context.get("status_url", "")))
     row = EmailOutbox(
         kind=kind,
         to_addr=to,

@@ -7,7 +7,7 @@ refused action raises :class:`WorkflowError` with a message fit to show staff.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,13 +15,26 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from dsr import audit, deadlines, identity, notifications
 from dsr.audit import Actor
 from dsr.db import utcnow
-from dsr.models import PauseReason, Request, RequestPause, RequestStatus
+from dsr.models import (
+    CloseReason,
+    ManualTask,
+    MessageDirection,
+    PauseReason,
+    RefusalGrounds,
+    RefusalScope,
+    Request,
+    RequestMessage,
+    RequestPause,
+    RequestStatus,
+    StaffUser,
+    TaskStatus,
+)
 
 
 class WorkflowError(Exception):
@@ -268,3 +281,356 @@ def resume(
         at=now,
     )
     return after
+
+
+# --- assignment, messages, decisions -----------------------------------------------------------
+
+
+def assign(
+    session: Session,
+    request: Request,
+    assignee: StaffUser | None,
+    *,
+    actor: Actor,
+    now: datetime | None = None,
+) -> None:
+    """Give the request to a handler (or nobody). Auditors cannot own requests."""
+    now = now or utcnow()
+    require_open(request)
+    if assignee is not None and (not assignee.active or not assignee.can_act):
+        raise WorkflowError(_l("Requests can only be assigned to active handlers and admins."))
+    previous = request.assignee_id
+    new = assignee.id if assignee is not None else None
+    if previous == new:
+        return
+    request.assignee_id = new
+    request.updated_at = now
+    session.add(request)
+    audit.record(
+        session,
+        "request.assigned",
+        actor,
+        request=request,
+        payload={"from": previous, "to": new, "to_email": assignee.email if assignee else None},
+        at=now,
+    )
+
+
+def start_work(
+    session: Session, request: Request, *, actor: Actor, now: datetime | None = None
+) -> None:
+    """A verified request becomes in progress once someone acts on it."""
+    if request.status == RequestStatus.verified:
+        request.status = RequestStatus.in_progress
+        request.updated_at = now or utcnow()
+        session.add(request)
+        audit.record(session, "request.started", actor, request=request, public=True, at=now)
+
+
+def message_subject(
+    session: Session,
+    request: Request,
+    *,
+    body: str,
+    actor: Actor,
+    author: StaffUser | None,
+    now: datetime | None = None,
+    email_subject: str | None = None,
+    email_text: str | None = None,
+) -> RequestMessage:
+    """Write to the subject: the message appears on the status page and is emailed."""
+    now = now or utcnow()
+    require_open(request)
+    body = (body or "").strip()
+    if not body:
+        raise WorkflowError(_l("The message is empty."))
+    if not request.subject_email:
+        raise WorkflowError(_l("There is no email address to write to."))
+    message = RequestMessage(
+        request_id=request.id,
+        direction=MessageDirection.to_subject,
+        author_id=author.id if author else None,
+        body=body,
+        created_at=now,
+    )
+    session.add(message)
+    session.flush()
+    audit.record(
+        session,
+        "request.message_sent",
+        actor,
+        request=request,
+        payload={"message_id": message.id},
+        public=True,
+        at=now,
+    )
+    notifications.queue_email(
+        session,
+        "staff_message",
+        request.subject_email,
+        language=request.language,
+        context={
+            "request": request,
+            "body": body,
+            "status_url": identity.status_url(session, request, now),
+        },
+        request=request,
+        carries_secret=True,
+        subject=email_subject,
+        text=email_text,
+    )
+    return message
+
+
+def _close(request: Request, status: RequestStatus, now: datetime) -> None:
+    request.status = status
+    request.closed_at = now
+    request.updated_at = now
+
+
+def refuse(
+    session: Session,
+    request: Request,
+    *,
+    scope: RefusalScope,
+    grounds: RefusalGrounds,
+    reason: str,
+    justification: str | None,
+    actor: Actor,
+    now: datetime | None = None,
+    email_subject: str | None = None,
+    email_text: str | None = None,
+) -> None:
+    """Refuse all or part of a request, telling the subject why and how to complain.
+
+    Art. 12(4): reasons, the right to complain to IMY and to a court. A refusal as manifestly
+    unfounded or excessive (Art. 12(5)) must be justified in writing: the controller bears
+    the burden of proof. A full refusal closes the request; a partial one records the
+    decision and the rest of the request goes on.
+    """
+    now = now or utcnow()
+    reason = (reason or "").strip()
+    justification = (justification or "").strip() or None
+    require_open(request)
+    if not reason:
+        raise WorkflowError(_l("A refusal needs its reasons; they are sent to the subject."))
+    if (
+        grounds in (RefusalGrounds.manifestly_unfounded, RefusalGrounds.excessive)
+        and not justification
+    ):
+        raise WorkflowError(
+            _l(
+                "Refusing a request as manifestly unfounded or excessive needs a documented justification."
+            )
+        )
+    if request.refusal_scope == RefusalScope.full:
+        raise WorkflowError(_l("The request has already been refused."))
+    open_pause_row = open_pause(session, request)
+    if open_pause_row is not None and scope == RefusalScope.full:
+        open_pause_row.ended_at = now
+        session.add(open_pause_row)
+    request.refusal_scope = scope
+    request.refusal_reason = reason
+    request.refusal_grounds = grounds
+    request.refusal_justification = justification
+    request.updated_at = now
+    if scope == RefusalScope.full:
+        _close(request, RequestStatus.refused, now)
+    session.add(request)
+    audit.record(
+        session,
+        "request.refused" if scope == RefusalScope.full else "request.partially_refused",
+        actor,
+        request=request,
+        reason=reason,
+        payload={"grounds": grounds.value, "justification": justification},
+        public=True,
+        at=now,
+    )
+    if request.subject_email:
+        notifications.queue_email(
+            session,
+            "refusal",
+            request.subject_email,
+            language=request.language,
+            context={
+                "request": request,
+                "reason": reason,
+                "partial": scope == RefusalScope.partial,
+                "status_url": identity.status_url(session, request, now),
+            },
+            request=request,
+            carries_secret=True,
+            subject=email_subject,
+            text=email_text,
+        )
+
+
+#: Checks that must pass before a request can be completed; later modules add theirs
+#: (e.g. "the plan was executed"). Each returns None or a message saying what is missing.
+COMPLETION_CHECKS: list[Callable[[Session, Request], LazyString | str | None]] = []
+
+
+def completion_blockers(session: Session, request: Request) -> list[str]:
+    """Everything that stands between the request and its completion, in words."""
+    blockers: list[str] = []
+    if request.status in (RequestStatus.unverified,):
+        blockers.append(str(_l("The subject's identity has not been verified.")))
+    if request.status == RequestStatus.awaiting_subject:
+        blockers.append(str(_l("The request is waiting for the subject.")))
+    if not identity.meets(request, identity.required_assurance(request.right)):
+        blockers.append(str(_l("The identity assurance reached is too low for this right.")))
+    open_tasks = session.scalar(
+        select(func.count())
+        .select_from(ManualTask)
+        .where(ManualTask.request_id == request.id, ManualTask.status == TaskStatus.open)
+    )
+    if open_tasks:
+        blockers.append(str(_l("%(n)d manual task(s) are still open.", n=open_tasks)))
+    for check in COMPLETION_CHECKS:
+        problem = check(session, request)
+        if problem:
+            blockers.append(str(problem))
+    return blockers
+
+
+def complete(
+    session: Session,
+    request: Request,
+    *,
+    summary: str,
+    actor: Actor,
+    now: datetime | None = None,
+    email_subject: str | None = None,
+    email_text: str | None = None,
+) -> None:
+    """Close the request as answered, once its work is done, and send the completion email."""
+    now = now or utcnow()
+    require_open(request)
+    blockers = completion_blockers(session, request)
+    if blockers:
+        raise WorkflowError(" ".join(blockers))
+    _close(request, RequestStatus.completed, now)
+    session.add(request)
+    audit.record(
+        session,
+        "request.completed",
+        actor,
+        request=request,
+        reason=(summary or "").strip() or None,
+        public=True,
+        at=now,
+    )
+    if request.subject_email:
+        notifications.queue_email(
+            session,
+            "completion",
+            request.subject_email,
+            language=request.language,
+            context={
+                "request": request,
+                "summary": (summary or "").strip(),
+                "status_url": identity.status_url(session, request, now),
+            },
+            request=request,
+            carries_secret=True,
+            subject=email_subject,
+            text=email_text,
+        )
+
+
+def withdraw(
+    session: Session, request: Request, *, note: str, actor: Actor, now: datetime | None = None
+) -> None:
+    """The subject took the request back (told by them in writing, by phone, ...)."""
+    now = now or utcnow()
+    require_open(request)
+    note = (note or "").strip()
+    if not note:
+        raise WorkflowError(_l("Note how and when the subject withdrew the request."))
+    paused = open_pause(session, request)
+    if paused is not None:
+        paused.ended_at = now
+        session.add(paused)
+    _close(request, RequestStatus.withdrawn, now)
+    session.add(request)
+    audit.record(
+        session, "request.withdrawn", actor, request=request, reason=note, public=True, at=now
+    )
+    if request.subject_email:
+        notifications.queue_email(
+            session,
+            "withdrawn",
+            request.subject_email,
+            language=request.language,
+            context={"request": request},
+            request=request,
+        )
+
+
+def close_as(
+    session: Session,
+    request: Request,
+    *,
+    reason: CloseReason,
+    note: str,
+    actor: Actor,
+    now: datetime | None = None,
+) -> None:
+    """Close without an answer: spam, or a duplicate of another request (with a reason)."""
+    now = now or utcnow()
+    require_open(request)
+    note = (note or "").strip()
+    if not note:
+        raise WorkflowError(_l("Say why the request is closed this way."))
+    paused = open_pause(session, request)
+    if paused is not None:
+        paused.ended_at = now
+        session.add(paused)
+    request.close_reason = reason
+    request.close_note = note
+    _close(request, RequestStatus.closed, now)
+    session.add(request)
+    audit.record(
+        session, f"request.closed_{reason.value}", actor, request=request, reason=note, at=now
+    )
+
+
+def complete_task(
+    session: Session,
+    task: ManualTask,
+    *,
+    status: TaskStatus,
+    note: str,
+    actor: Actor,
+    now: datetime | None = None,
+) -> None:
+    """Mark a manual task done or not applicable, with a note saying what was done."""
+    now = now or utcnow()
+    note = (note or "").strip()
+    if status == TaskStatus.open:
+        raise WorkflowError(_l("Choose done or not applicable."))
+    if not note:
+        raise WorkflowError(_l("Note what was done (or why the task does not apply)."))
+    if task.status != TaskStatus.open:
+        raise WorkflowError(_l("The task is already finished."))
+    task.status = status
+    task.note = note
+    task.completed_at = now
+    task.completed_by_id = actor.id if actor.type == "staff" else None
+    session.add(task)
+    request = session.get(Request, task.request_id)
+    audit.record(
+        session,
+        "task.completed",
+        actor,
+        request=request,
+        reason=note,
+        payload={
+            "task_id": task.id,
+            "kind": task.kind.value,
+            "target": task.target,
+            "status": status.value,
+        },
+        at=now,
+    )

@@ -52,6 +52,7 @@ class DatabaseFactory:
         self.prefix = f"dsr_test_{uuid.uuid4().hex[:10]}"
         self.created: list[str] = []
         self._template: str | None = None
+        self._sources: str | None = None
 
     def _admin(self) -> Any:
         return create_engine(self.pg_admin_url, isolation_level="AUTOCOMMIT", poolclass=None)
@@ -91,6 +92,33 @@ class DatabaseFactory:
         engine.dispose()
         self.created.append(name)
         return self._pg_url(name)
+
+    def empty(self, label: str = "empty") -> str:
+        """URL of a new, empty database, not migrated: a customer system for sources tests.
+
+        On PostgreSQL it is a fresh schema in one shared database, made the connection's
+        search path by the URL: a whole database per test would cost a checkpoint to create
+        and another to drop.
+        """
+        suffix = f"{label}_{uuid.uuid4().hex[:8]}"
+        if self.backend == "sqlite":
+            target = self.workdir / f"{suffix}.sqlite3"
+            target.touch()
+            return f"sqlite:///{target}"
+        if self._sources is None:
+            name = f"{self.prefix}_sources"
+            admin = self._admin()
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            admin.dispose()
+            self.created.append(name)
+            self._sources = self._pg_url(name)
+        engine = create_engine(self._sources, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{suffix}"'))
+        engine.dispose()
+        url = make_url(self._sources).update_query_dict({"options": f"-csearch_path={suffix}"})
+        return url.render_as_string(hide_password=False)
 
     def drop_all(self) -> None:
         if self.backend != "postgresql" or not self.created:
@@ -262,3 +290,28 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) ->
 
 def iter_forms(html: str) -> Iterator[str]:
     yield from re.findall(r"<form\b.*?</form>", html, flags=re.S | re.I)
+
+
+# --- requests --------------------------------------------------------------------------------
+
+
+def new_request(session: Any, **fields: Any) -> Any:
+    """A request row as intake would leave it, without intake: for tests of later steps."""
+    from datetime import UTC, date, datetime
+
+    from dsr.models import Channel, Request, Right
+
+    received = fields.pop("received_at", datetime(2026, 3, 5, 9, 0, tzinfo=UTC))
+    row = Request(
+        reference=fields.pop("reference", f"DSR-2026-{uuid.uuid4().int % 1_000_000:06d}"),
+        right=fields.pop("right", Right.access),
+        channel=fields.pop("channel", Channel.web),
+        received_at=received,
+        due_target=fields.pop("due_target", date(2026, 4, 5)),
+        due_legal=fields.pop("due_legal", date(2026, 4, 7)),
+        first_due_legal=fields.pop("first_due_legal", date(2026, 4, 7)),
+        **fields,
+    )
+    session.add(row)
+    session.flush()
+    return row

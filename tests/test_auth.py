@@ -32,7 +32,7 @@ def test_login_and_logout(client, make_staff):
     assert response.status_code == 302
     page = client.get("/staff/")
     assert page.status_code == 200
-    assert "Välkommen, Hanna." in page.get_data(as_text=True)
+    assert "Hanna · Handläggare" in page.get_data(as_text=True)
 
     response = client.submit("/staff/logout")
     assert response.status_code == 302

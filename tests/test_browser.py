@@ -25,7 +25,7 @@ def test_start_page_and_staff_login_in_chromium(make_app, fresh_database, page, 
         page.get_by_label("Password").fill("dsr-demo-admin")
         page.get_by_role("button", name="Log in").click()
         page.wait_for_url(server.url + "/staff/")
-        assert "Welcome, Ada Admin." in page.content()
+        assert "Ada Admin · Administrator" in page.content()
         page.screenshot(path=str(artifacts / f"staff-home-{backend}.png"), full_page=True)
 
         page.get_by_role("button", name="Log out").click()

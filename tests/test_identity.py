@@ -23,34 +23,54 @@ def test_erasure_and_disclosure_need_at_least_a_confirmed_address(db):
     assert {right: identity.required_assurance(right) for right in Right} == REQUIRED
 
 
-def test_a_profile_may_ask_for_more_but_never_less(make_app, tmp_path, caplog):
-    profile = tmp_path / "strict.toml"
-    profile.write_text(
-        '[controller]\nname = "Strikt AB"\nprivacy_email = "dpo@strikt.example"\n'
-        "[identity.required]\n"
-        'access = "staff_verified"\n'
-        'erasure = "none"\n'  # lower than the floor: ignored
-        'objection = "email_verified"\n'
-        'portability = "passport"\n'  # unknown: ignored and logged
+def profile_with(tmp_path, identity_table):
+    """The shipped Kliently profile plus an [identity] table."""
+    from dsr.profiles import PROFILE_DIR
+
+    path = tmp_path / "with-identity.toml"
+    path.write_text((PROFILE_DIR / "kliently.toml").read_text() + "\n" + identity_table)
+    return str(path)
+
+
+def test_a_profile_may_ask_for_more(make_app, tmp_path):
+    app = make_app(
+        PROFILE=profile_with(
+            tmp_path,
+            '[identity.required]\naccess = "staff_verified"\nobjection = "email_verified"\n',
+        )
     )
-    app = make_app(PROFILE=str(profile))
     with app.app_context():
         assert identity.required_assurance(Right.access) == AssuranceLevel.staff_verified
-        assert identity.required_assurance(Right.erasure) == AssuranceLevel.email_verified
         assert identity.required_assurance(Right.objection) == AssuranceLevel.email_verified
-        assert identity.required_assurance(Right.portability) == AssuranceLevel.email_verified
+        assert identity.required_assurance(Right.erasure) == AssuranceLevel.email_verified
         assert identity.required_assurance(Right.restriction) == AssuranceLevel.none
-    assert "unknown level 'passport'" in caplog.text
 
 
-def test_a_profile_with_a_malformed_identity_table_changes_nothing(make_app, tmp_path):
-    profile = tmp_path / "odd.toml"
-    profile.write_text(
-        '[controller]\nname = "Udda AB"\nprivacy_email = "dpo@udda.example"\nidentity = "strict"\n'
-    )
-    app = make_app(PROFILE=str(profile))
-    with app.app_context():
-        assert {right: identity.required_assurance(right) for right in Right} == REQUIRED
+@pytest.mark.parametrize(
+    ("table", "problem"),
+    [
+        ('erasure = "none"', "identity.required.erasure: cannot ask for less than the default"),
+        ('access = "passport"', "identity.required.access: unknown assurance level 'passport'"),
+        ('shopping = "email_verified"', "identity.required.shopping: unknown right"),
+    ],
+)
+def test_a_profile_that_asks_for_less_or_misspells_is_refused(tmp_path, table, problem):
+    from dsr.profiles import ProfileError, load_profile
+
+    with pytest.raises(ProfileError, match=problem):
+        load_profile(profile_with(tmp_path, f"[identity.required]\n{table}\n"))
+
+
+def test_an_unreadable_identity_table_falls_back_to_the_defaults(app, db, monkeypatch):
+    """Read defensively: whatever ends up in the profile, the floor holds."""
+    from dsr.profiles import current_profile
+
+    monkeypatch.setitem(current_profile().extra, "identity", {"required": {"erasure": "none"}})
+    assert identity.required_assurance(Right.erasure) == AssuranceLevel.email_verified
+    monkeypatch.setitem(current_profile().extra, "identity", {"required": {"access": "?"}})
+    assert identity.required_assurance(Right.access) == AssuranceLevel.email_verified
+    monkeypatch.setitem(current_profile().extra, "identity", "strict")
+    assert {right: identity.required_assurance(right) for right in Right} == REQUIRED
 
 
 def test_meets_compares_levels_of_verified_requests_only(db, make_request):
@@ -72,18 +92,18 @@ def test_a_staff_check_records_method_and_note_and_verifies(db, make_request, ma
     identity.record_staff_check(
         db,
         request,
-        method="callback_known_number",
+        method="known_contact",
         note="Ringde upp 070-123 45 67 som finns i kundregistret.",
         actor=actor,
     )
     db.commit()
     assert request.assurance == AssuranceLevel.staff_verified
-    assert request.assurance_method == "callback_known_number"
+    assert request.assurance_method == "known_contact"
     assert request.assurance_note.startswith("Ringde upp")
     assert request.status == RequestStatus.verified and request.verified_at is not None
     assert identity.meets(request, AssuranceLevel.staff_verified)
-    [check] = events(db, request, "identity.staff_checked")
-    assert not check.public and check.payload == {"method": "callback_known_number"}
+    [check] = events(db, request, "identity.checked_by_staff")
+    assert not check.public and check.payload == {"method": "known_contact"}
     [verified] = events(db, request, "request.verified")
     assert verified.public
     assert audit.verify_chain(db) is None

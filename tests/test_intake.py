@@ -55,18 +55,13 @@ def test_the_start_page_explains_every_right_and_links_to_its_form(client):
     assert "Take your data with you" in english and "(Article 20)" in english
 
 
-def test_only_the_rights_the_profile_offers_are_shown(make_app, tmp_path):
-    profile = tmp_path / "small.toml"
-    profile.write_text(
-        '[controller]\nname = "Litet AB"\nprivacy_email = "dpo@litet.example"\n'
-        '[rights]\noffered = ["access", "erasure"]\n'
-    )
-    app = make_app(PROFILE=str(profile))
+def test_only_the_rights_the_profile_offers_are_shown(make_app):
+    app = make_app(PROFILE="kliently")  # no consent withdrawal, no automated decisions
     client = app.test_client()
     html = client.get("/").get_data(as_text=True)
     assert "/request/access" in html and "/request/erasure" in html
-    assert "/request/portability" not in html
-    assert client.get("/request/portability").status_code == 404
+    assert "/request/consent_withdrawal" not in html and "/request/human_review" not in html
+    assert client.get("/request/consent_withdrawal").status_code == 404
     assert client.get("/request/erasure").status_code == 200
     assert client.get("/request/no-such-right").status_code == 404
 

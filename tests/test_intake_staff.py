@@ -29,7 +29,7 @@ def letter(**overrides):
         "email": "bertil@example.se",
         "personnummer": "19640823-3234",
         "assurance": "staff_verified",
-        "assurance_method": "letter_matches_records",
+        "assurance_method": "known_contact",
         "assurance_note": "Underskrivet brev från adressen i kundregistret.",
         "acknowledge": "y",
         "scope": "everything",
@@ -72,14 +72,14 @@ def test_a_letter_received_days_ago_gets_the_deadline_of_its_arrival(
     assert request.created_by_id == handler.id
     assert request.status == RequestStatus.verified
     assert request.assurance == AssuranceLevel.staff_verified
-    assert request.assurance_method == "staff:letter_matches_records"
+    assert request.assurance_method == "known_contact"
     assert request.subject_pnr_masked == "19640823-****"
     assert request.details["scope"] == "everything"
     page = client.get("/staff/intake/").get_data(as_text=True)
     assert f"Registrerad som {request.reference}. Lagstadgat sista svarsdatum: 2026-04-07." in page
     created, *_ = events(db, request)
     assert created.action == "request.created" and created.actor_label == handler.email
-    assert [e.action for e in events(db, request, "identity.staff_checked")]
+    assert [e.action for e in events(db, request, "identity.checked_by_staff")]
     assert audit.verify_chain(db) is None
     [message] = deliver(app, db, smtp, 1)
     text = text_body(message)
@@ -173,7 +173,7 @@ def test_a_known_address_needs_an_address(client, db, login_as, frozen_time):
     login_as("handler")
     response = client.submit(
         "/staff/intake/erasure",
-        letter(email="", assurance="email_verified", assurance_method="email_from_known_address"),
+        letter(email="", assurance="email_verified", assurance_method="known_contact"),
     )
     assert errors_on(response.get_data(as_text=True))["email"] == (
         "Ange den e-postadress som är känd för att vara personens."
@@ -198,6 +198,35 @@ def test_a_second_contact_about_an_open_request_is_linked_to_it(
     assert existing.status == RequestStatus.verified
     assert [e.action for e in events(db, existing)][-3:] == [
         "request.submitted_again",
-        "identity.staff_checked",
+        "identity.checked_by_staff",
         "request.verified",
     ]
+
+
+def test_the_staff_request_page_shows_what_was_asked_in_words(client, db, login_as, frozen_time):
+    frozen_time(NOW)
+    login_as("handler")
+    nav = client.get("/staff/intake/").get_data(as_text=True)
+    assert 'href="/staff/intake/" aria-current="page">Registrera en begäran</a>' in nav
+    client.submit(
+        "/staff/intake/objection",
+        letter(
+            scope=None,
+            objection_to="other_processing",
+            processing="Profilering för reklam",
+            message="Ringde två gånger.",
+        ),
+    )
+    [request] = all_requests(db)
+    page = client.get(f"/staff/requests/{request.reference}").get_data(as_text=True)
+    assert "<dt>Vad invänder du mot?</dt>" in page
+    assert "Annan användning av mina uppgifter (beskriv den nedan)" in page
+    assert "Profilering för reklam" in page and "Ringde två gånger." in page
+    assert "Version" not in page and "None" not in page
+
+
+def test_auditors_do_not_see_the_registration_link(client, login_as):
+    login_as("auditor")
+    page = client.get("/staff/", follow_redirects=True).get_data(as_text=True)
+    assert 'class="staff-nav"' in page
+    assert "/staff/intake/" not in page

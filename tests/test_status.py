@@ -132,7 +132,7 @@ def test_staff_messages_show_and_the_subject_can_reply(client, db, make_request,
         select(RequestMessage).where(RequestMessage.direction == MessageDirection.from_subject)
     ).all()
     assert reply.body == "Det privata kontot." and reply.author_id is None
-    [event] = events(db, request, "message.from_subject")
+    [event] = events(db, request, "request.message_received")
     assert event.public and event.actor_label == "subject"
     assert event.payload == {"message_id": reply.id}  # the words stay out of the log
     assert request.status == RequestStatus.in_progress
@@ -177,7 +177,7 @@ def test_a_closed_request_takes_no_replies(client, db, make_request):
     response = client.submit(f"{link}/reply", {"body": "Hallå?"})
     assert response.status_code == 302
     assert "Ärendet är avslutat." in client.get(link).get_data(as_text=True)
-    assert events(db, request, "message.from_subject") == []
+    assert events(db, request, "request.message_received") == []
 
 
 @pytest.mark.parametrize(
@@ -193,7 +193,7 @@ def test_a_reply_is_checked_like_any_input(client, db, make_request, body, messa
     response = client.submit(f"{status_link(db, request)}/reply", {"body": body})
     assert response.status_code == 422
     assert errors_on(response.get_data(as_text=True))["body"] == message
-    assert events(db, request, "message.from_subject") == []
+    assert events(db, request, "request.message_received") == []
 
 
 def test_replies_are_limited_per_hour(app, client, db, make_request, monkeypatch):

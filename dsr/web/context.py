@@ -56,6 +56,35 @@ def due_info(request: Request) -> DueInfo:
     )
 
 
+#: How the timeline names what happened; unknown actions show their code.
+EVENT_LABELS = {
+    "request.created": _l("Request received"),
+    "request.verified": _l("Email address confirmed"),
+    "request.assigned": _l("Assigned"),
+    "request.started": _l("Work started"),
+    "request.extended": _l("Deadline extended"),
+    "request.paused": _l("Information asked from the subject"),
+    "request.resumed": _l("Clock restarted"),
+    "request.message_sent": _l("Message to the subject"),
+    "request.message_received": _l("Message from the subject"),
+    "request.refused": _l("Refused"),
+    "request.partially_refused": _l("Partly refused"),
+    "request.completed": _l("Completed"),
+    "request.withdrawn": _l("Withdrawn by the subject"),
+    "request.closed_spam": _l("Closed as spam"),
+    "request.closed_duplicate": _l("Closed as duplicate"),
+    "request.expired": _l("Expired unverified"),
+    "request.personnummer_shown": _l("Personnummer shown in full"),
+    "identity.checked_by_staff": _l("Identity checked by staff"),
+    "task.completed": _l("Manual task finished"),
+}
+
+
+def event_label(action: str) -> str:
+    label = EVENT_LABELS.get(action)
+    return str(label) if label is not None else action
+
+
 def _scheduler_stale() -> bool:
     if "scheduler_stale" not in g:
         stale_after = timedelta(minutes=current_app.config["SCHEDULER_STALE_AFTER_MINUTES"])
@@ -73,4 +102,5 @@ def init_app(app: Flask) -> None:
             "role_label": lambda role: ROLE_LABELS.get(StaffRole(role), role),
             "scheduler_stale": _scheduler_stale,
             "due_info": due_info,
+            "event_label": event_label,
         }

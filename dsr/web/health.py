@@ -1,4 +1,4 @@
-"""``GET /healthz``: is the database reachable, and is the scheduler alive?"""
+"""``GET /healthz``: is the database reachable, is the scheduler alive, do the sources answer?"""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dsr import scheduler
 from dsr.db import get_db, utcnow
+from dsr.profiles import current_profile
+from dsr.sources.locate import check_sources
 
 bp = Blueprint("health", __name__)
 
@@ -33,6 +35,13 @@ def healthz() -> Any:
         return response
     if body["scheduler"]["stale"]:
         body["status"] = "degraded"
+    # The controller's databases: reported one by one, without details (anyone may read
+    # this). They do not change the overall status, which says whether this service can
+    # run: a customer database being down is no reason to take dsr out of a load balancer.
+    body["sources"] = {
+        check.name: check.as_health()
+        for check in check_sources(current_profile(), current_app.config["DATA_DIR"])
+    }
     response = jsonify(body)
     response.headers["Cache-Control"] = "no-store"
     return response

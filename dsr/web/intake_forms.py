@@ -136,6 +136,28 @@ _CHOICES: dict[tuple[Right, str], list[tuple[str, LazyString]]] = {
 MESSAGE_LABEL = _l("Anything else we should know? (optional)")
 
 
+def details_for_display(right: Right | str, details: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) for what the subject asked, as staff read it: choices in words, empty
+    fields and the version marker left out. Keys of an unknown shape are shown as they are."""
+    right = Right(right)
+    labels = {name: str(texts[0]) for (r, name), texts in _TEXTS.items() if r == right}
+    labels["message"] = str(MESSAGE_LABEL)
+    choices = {
+        (name, value): str(label)
+        for (r, name), pairs in _CHOICES.items()
+        if r == right
+        for value, label in pairs
+    }
+    shown = []
+    for key, value in details.items():
+        if key == "version" or value is None or value == "":
+            continue
+        label = labels.get(key, key.replace("_", " ").capitalize())
+        word = choices.get((key, value)) if isinstance(value, str) else None
+        shown.append((label, word or str(value)))
+    return shown
+
+
 def options(pairs: Any) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
@@ -191,12 +213,13 @@ STAFF_ASSURANCE = [
     (AssuranceLevel.staff_verified.value, _l("I checked the person's identity")),
 ]
 
+#: The same words as the identity check on the staff request page.
 STAFF_CHECK_LABELS: dict[str, LazyString] = {
-    "id_document_seen": _l("ID document shown in person (not copied)"),
-    "callback_known_number": _l("Called back on the number we have on file"),
-    "letter_matches_records": _l("Letter signed and sent from the address on file"),
-    "email_from_known_address": _l("Email from the address on file"),
-    "other": _l("Other (explain in the note)"),
+    "account_login": _l("Logged in to their customer account"),
+    "bankid": _l("BankID or other e-identification"),
+    "id_document_seen": _l("ID document seen (not copied)"),
+    "known_contact": _l("Known contact details confirmed"),
+    "other": _l("Other"),
 }
 assert set(STAFF_CHECK_LABELS) == set(identity.STAFF_CHECK_METHODS)
 

@@ -37,7 +37,14 @@ from dsr.request_details import fields_for
 from dsr.validation import InvalidInput
 from dsr.web import limits
 from dsr.web.forms import ConfirmForm
-from dsr.web.intake_forms import CodeForm, code_error, hint, public_form, show_errors
+from dsr.web.intake_forms import (
+    CodeForm,
+    code_error,
+    details_for_display,
+    hint,
+    public_form,
+    show_errors,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +62,9 @@ def right_title(right: Right | str) -> str:
 @bp.app_template_global()
 def right_name(right: Right | str) -> str:
     return str(labels.RIGHT_NAMES[Right(right)])
+
+
+bp.add_app_template_global(details_for_display, "request_details_shown")
 
 
 @bp.app_template_global()

@@ -7,13 +7,17 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import PasswordField
+from wtforms.validators import DataRequired, EqualTo, Length
 
-from dsr import accounts, audit
-from dsr import config as config_module
+from dsr import accounts, audit, identity
 from dsr.audit import Actor
 from dsr.db import session as db_session
-from dsr.web.auth import admin_required, safe_next, staff, staff_required
+from dsr.models import TokenPurpose
+from dsr.web.auth import safe_next, staff, staff_required
 from dsr.web.forms import ConfirmForm, LoginForm
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -47,7 +51,7 @@ def login() -> Any:
             flash(_("Wrong email or password."), "error")
             return render_template("staff/login.html", form=form), 401
         login_user(user)
-        return redirect(safe_next(url_for("staff.home")))
+        return redirect(safe_next(url_for("queue.index")))
     return render_template("staff/login.html", form=form)
 
 
@@ -64,17 +68,31 @@ def logout() -> Any:
     return redirect(url_for("staff.login"))
 
 
-@bp.get("/")
-@staff_required
-def home() -> Any:
-    return render_template("staff/home.html")
-
-
-@bp.get("/admin/config")
-@admin_required
-def admin_config() -> Any:
-    """The effective configuration, with secrets hidden: what is this instance running with?"""
-    rows = config_module.public_view(current_app.config)
-    return render_template(
-        "staff/admin_config.html", rows=rows, warnings=current_app.config.get("CONFIG_WARNINGS", [])
+class SetPasswordForm(FlaskForm):
+    password = PasswordField(
+        _l("New password"), validators=[DataRequired(), Length(min=12, max=1024)]
     )
+    confirm = PasswordField(
+        _l("The same password again"),
+        validators=[DataRequired(), EqualTo("password", _l("The passwords differ."))],
+    )
+
+
+@bp.route("/invite/<token>", methods=["GET", "POST"])
+def accept_invite(token: str) -> Any:
+    """Where an invitation link leads: choose a password (the link works once)."""
+    form = SetPasswordForm()
+    s = db_session()
+    if identity.find_token(s, TokenPurpose.staff_invite, token) is None:
+        return render_template("staff/invite_invalid.html"), 404
+    if form.validate_on_submit():
+        try:
+            user = accounts.accept_invite(s, token, form.password.data or "")
+        except accounts.AccountError as exc:
+            s.rollback()
+            form.password.errors = [str(exc)]
+            return render_template("staff/invite.html", form=form), 422
+        s.commit()
+        flash(_("Your password is set. Log in with %(email)s.", email=user.email), "success")
+        return redirect(url_for("staff.login"))
+    return render_template("staff/invite.html", form=form)

@@ -90,7 +90,7 @@ def _assurance(form: Any, errors: dict[str, Message]) -> Assurance | None:
         errors["email"] = _l("Give the email address that is known to be theirs.")
     if "assurance_method" in errors or note is None or "email" in errors:
         return None
-    return Assurance(level, f"staff:{method}", note)
+    return Assurance(level, method, note)
 
 
 def _render(right: Right, form: Any, status: int = 200) -> Any:

@@ -46,7 +46,13 @@ TIMELINE: dict[str, LazyString] = {
         "We asked you for more information. The time stands still until you answer."
     ),
     "request.resumed": _l("The time started running again."),
-    "message.from_subject": _l("You sent us a message."),
+    "request.started": _l("We have started working on your request."),
+    "request.message_sent": _l("We sent you a message."),
+    "request.message_received": _l("You sent us a message."),
+    "request.completed": _l("Your request is completed."),
+    "request.refused": _l("We refused your request. Our message explains why."),
+    "request.partially_refused": _l("We refused part of your request. Our message explains why."),
+    "request.withdrawn": _l("You withdrew your request."),
 }
 TIMELINE_DEFAULT = _l("Your request was updated.")
 #: Events whose reason was written for the subject (the extension's grounds, the question).

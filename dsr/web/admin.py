@@ -1,0 +1,153 @@
+"""Administration: staff accounts and the effective configuration. Admins only."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlmodel import col
+from wtforms import EmailField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional
+
+from dsr import accounts
+from dsr import config as config_module
+from dsr.audit import Actor
+from dsr.db import session as db_session
+from dsr.models import StaffRole, StaffUser
+from dsr.web.auth import admin_required, staff
+from dsr.web.forms import ConfirmForm
+
+bp = Blueprint("admin", __name__, url_prefix="/staff/admin")
+
+ROLE_CHOICES = [
+    SelectChoice(StaffRole.handler.value, _l("Handler")),
+    SelectChoice(StaffRole.auditor.value, _l("Auditor (read-only)")),
+    SelectChoice(StaffRole.admin.value, _l("Administrator")),
+]
+
+
+class InviteForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    name = StringField(_l("Name"), validators=[Optional(), Length(max=200)])
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES, validators=[DataRequired()])
+
+
+class RoleForm(FlaskForm):
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES, validators=[DataRequired()])
+
+
+@bp.get("/staff")
+@admin_required
+def staff_list() -> Any:
+    members = list(
+        db_session().scalars(
+            select(StaffUser).order_by(col(StaffUser.active).desc(), col(StaffUser.name))
+        )
+    )
+    return render_template(
+        "staff/admin_staff.html",
+        members=members,
+        form=InviteForm(),
+        role_form=RoleForm(),
+        confirm=ConfirmForm(),
+    )
+
+
+@bp.post("/staff")
+@admin_required
+def invite() -> Any:
+    form = InviteForm()
+    if not form.validate_on_submit():
+        members = list(db_session().scalars(select(StaffUser).order_by(col(StaffUser.name))))
+        return render_template(
+            "staff/admin_staff.html",
+            members=members,
+            form=form,
+            role_form=RoleForm(),
+            confirm=ConfirmForm(),
+        ), 422
+    s = db_session()
+    try:
+        user = accounts.invite_staff(
+            s,
+            form.email.data or "",
+            StaffRole(form.role.data),
+            name=form.name.data,
+            actor=Actor.staff(staff()),
+            valid_for=timedelta(hours=current_app.config["STAFF_INVITE_HOURS"]),
+            base_url=current_app.config["BASE_URL"],
+        )
+    except accounts.AccountError as exc:
+        s.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("admin.staff_list"))
+    s.commit()
+    flash(
+        _("%(email)s is invited and will get an email to choose a password.", email=user.email),
+        "success",
+    )
+    return redirect(url_for("admin.staff_list"))
+
+
+def _member(user_id: int) -> StaffUser:
+    user = db_session().get(StaffUser, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.post("/staff/<int:user_id>/role")
+@admin_required
+def change_role(user_id: int) -> Any:
+    form = RoleForm()
+    if not form.validate_on_submit():
+        abort(400)
+    s = db_session()
+    user = _member(user_id)
+    try:
+        accounts.change_role(s, user, StaffRole(form.role.data), actor=Actor.staff(staff()))
+    except accounts.AccountError as exc:
+        s.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("admin.staff_list"))
+    s.commit()
+    flash(_("The role of %(email)s is changed.", email=user.email), "success")
+    return redirect(url_for("admin.staff_list"))
+
+
+@bp.post("/staff/<int:user_id>/active")
+@admin_required
+def toggle_active(user_id: int) -> Any:
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    s = db_session()
+    user = _member(user_id)
+    try:
+        accounts.set_active(s, user, not user.active, actor=Actor.staff(staff()))
+    except accounts.AccountError as exc:
+        s.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("admin.staff_list"))
+    s.commit()
+    message = (
+        _("%(email)s can log in again.") if user.active else _("%(email)s can no longer log in.")
+    )
+    flash(message % {"email": user.email}, "success")
+    return redirect(url_for("admin.staff_list"))
+
+
+@bp.get("/config")
+@admin_required
+def config() -> Any:
+    """The effective configuration, with secrets hidden: what is this instance running with?"""
+    rows = config_module.public_view(current_app.config)
+    return render_template(
+        "staff/admin_config.html", rows=rows, warnings=current_app.config.get("CONFIG_WARNINGS", [])
+    )
