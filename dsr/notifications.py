@@ -46,7 +46,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
@@ -61,6 +61,7 @@ from sqlmodel import Session, col
 from dsr import audit, crypto
 from dsr.audit import Actor
 from dsr.db import utcnow
+from dsr.jobs import claims
 from dsr.jobs.claims import claim_token, claiming
 from dsr.models import EmailOutbox, OutboxStatus, Request, StaffRole, StaffUser
 
@@ -69,7 +70,6 @@ log = logging.getLogger(__name__)
 OUTBOX_LABEL = "outbox"
 #: The alert admins get when an email is given up on (never alerted about itself).
 DEAD_ALERT_KIND = "outbox_dead"
-SCHEDULER = Actor.system("scheduler")
 
 
 class OutboxError(Exception):
@@ -416,10 +416,9 @@ def _give_up(session: Session, row: EmailOutbox, now: datetime, config: Mapping[
     request = session.get(Request, row.request_id) if row.request_id is not None else None
     log.error("email %s (%s) given up after %d attempts", row.id, row.kind, row.attempts)
     if request is not None:
-        audit.record(
+        claims.record(
             session,
             "email.given_up",
-            SCHEDULER,
             request=request,
             payload={"outbox_id": row.id, "kind": row.kind, "attempts": row.attempts},
             at=now,
@@ -475,5 +474,5 @@ def retry(session: Session, row: EmailOutbox, actor: Actor, now: datetime) -> No
         actor,
         request=request,
         payload={"outbox_id": row.id, "kind": row.kind},
-        at=now,
+        at=now.astimezone(UTC),  # the event's hash covers its time as text, read back in UTC
     )

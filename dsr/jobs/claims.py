@@ -17,13 +17,17 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.sql.selectable import GenerativeSelect
 from sqlmodel import Session
+
+from dsr import audit
+from dsr.audit import Actor
+from dsr.models import AuditEvent
 
 S = TypeVar("S", bound=GenerativeSelect)
 
@@ -65,3 +69,17 @@ INSTANCE = f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 def claim_token() -> str:
     """A name for one run's claims, unique even among runs of the same process."""
     return f"{INSTANCE}:{uuid.uuid4().hex[:8]}"[:100]
+
+
+#: Who the audit log names for everything the scheduler does.
+SCHEDULER = Actor.system("scheduler")
+
+
+def record(session: Session, action: str, *, at: datetime, **fields: Any) -> AuditEvent:
+    """An audit event by the scheduler at ``at``.
+
+    The time is passed in UTC because the event's hash covers its time as text, and the
+    database hands it back in UTC: a job run with a local ``now`` (tests do that) would
+    otherwise write an event that no longer matches its own hash once it is read back.
+    """
+    return audit.record(session, action, SCHEDULER, at=at.astimezone(UTC), **fields)
