@@ -169,7 +169,7 @@ def test_overdue_requests_are_escalated_to_each_admin_once_a_day_until_closed(
     person(make_staff, db, StaffRole.admin, active=False)
     handler = person(make_staff, db, StaffRole.handler)
     request = due_in(make_request, db, -2, assignee_id=handler.id)
-    due_in(make_request, db, 0)  # due today: not overdue yet
+    due_today = due_in(make_request, db, 0)  # not overdue yet
 
     assert reminders.escalate_overdue(db, MORNING, app.config) == 2
     assert reminders.escalate_overdue(db, MORNING + timedelta(hours=5), app.config) == 0
@@ -183,15 +183,21 @@ def test_overdue_requests_are_escalated_to_each_admin_once_a_day_until_closed(
     assert f"Assigned to: {handler.name}" in body
     assert "once a day until the request is closed" in body
 
+    # The next day both admins hear again, now also about the one that was due yesterday.
     tomorrow = MORNING + timedelta(days=1)
-    assert reminders.escalate_overdue(db, tomorrow, app.config) == 2
+    assert reminders.escalate_overdue(db, tomorrow, app.config) == 4
     smtp.clear()
-    deliver(app, db, tomorrow, smtp, 2)
-    assert smtp.to(english.email)[0]["Subject"] == f"Overdue by 3 days: {request.reference}"
+    deliver(app, db, tomorrow, smtp, 4)
+    subjects = sorted(str(m["Subject"]) for m in smtp.to(english.email))
+    assert subjects == [
+        f"Overdue by 1 day: {due_today.reference}",
+        f"Overdue by 3 days: {request.reference}",
+    ]
 
-    request.status = RequestStatus.completed
-    request.closed_at = tomorrow
-    db.add(request)
+    for closing in (request, due_today):
+        closing.status = RequestStatus.completed
+        closing.closed_at = tomorrow
+        db.add(closing)
     db.commit()
     assert reminders.escalate_overdue(db, tomorrow + timedelta(days=1), app.config) == 0
 

@@ -5,7 +5,8 @@ Nothing here stores "overdue" or "due soon": both are worked out from ``Request.
 and today's date in the controller's time zone each time. Every email has a dedupe key, so
 each job can run any number of times (two schedulers, cron on top) and still sends each
 reminder once per request, due date and offset, each escalation once per request, admin and
-day, and each digest once per person and day.
+day, and each digest once per person and day. (On SQLite each job first takes the write
+lock, as ``dsr.jobs.claims`` explains, so that a concurrent run waits instead of failing.)
 
 While a request waits for the subject its clock stands still and ``due_legal`` is moved on
 resume (LEGAL.md A9), so paused requests get no reminders or escalations.
@@ -22,7 +23,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from dsr import deadlines
-from dsr.jobs.claims import local_today
+from dsr.jobs.claims import local_today, take_write_lock
 from dsr.jobs.labels import RIGHT_LABELS, STATUS_LABELS
 from dsr.models import OPEN_STATUSES, Request, RequestStatus, StaffRole, StaffUser
 from dsr.notifications import admin_recipients, queue_email_once, queued_keys
@@ -78,6 +79,7 @@ def send_reminders(session: Session, now: datetime, config: Mapping[str, Any]) -
     offsets = sorted(set(config["SCHEDULER_REMINDER_DAYS"]))
     if not offsets:
         return 0
+    take_write_lock(session)
     today = local_today(now, config)
     requests = session.scalars(
         select(Request)
@@ -115,6 +117,7 @@ def send_reminders(session: Session, now: datetime, config: Mapping[str, Any]) -
 
 def escalate_overdue(session: Session, now: datetime, config: Mapping[str, Any]) -> int:
     """Tell every active admin, once a day, about each open request past its legal due date."""
+    take_write_lock(session)
     today = local_today(now, config)
     requests = session.scalars(
         select(Request)
@@ -157,6 +160,7 @@ def escalate_overdue(session: Session, now: datetime, config: Mapping[str, Any])
 def send_digests(session: Session, now: datetime, config: Mapping[str, Any]) -> int:
     """Each active handler and admin gets their open requests, and the unassigned ones, by
     due date; people with nothing to do get no email."""
+    take_write_lock(session)
     today = local_today(now, config)
     staff = session.scalars(
         select(StaffUser)
