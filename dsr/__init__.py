@@ -43,13 +43,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     i18n.init_app(app)
 
-    from dsr.web import auth, context, health, public, staff
+    from dsr.web import auth, context, health, outbox, public, staff
 
     auth.init_app(app)
     context.init_app(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(outbox.bp)
 
     from dsr.cli import register
 

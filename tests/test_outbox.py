@@ -1,14 +1,16 @@
 """The outbox job: claims, retries, giving up with an alert, and the admin's outbox page."""
 
+import threading
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
 from dsr import audit, notifications
 from dsr.db import get_db
+from dsr.jobs.claims import take_write_lock
 from dsr.models import AuditEvent, EmailOutbox, OutboxStatus, StaffRole
 from dsr.scheduler import run_due_jobs
-from tests.support import SMTPSink, text_body
+from tests.support import SMTPSink, text_body, wait_until
 
 NOW = datetime.fromisoformat("2026-03-10T09:00:00+01:00")
 
@@ -323,3 +325,52 @@ def test_only_dead_emails_can_be_retried(client, db, login_as, frozen_time):
     db.refresh(row)
     assert row.status == OutboxStatus.pending
     assert client.submit("/staff/admin/outbox/999999/retry").status_code == 404
+
+
+def test_two_transactions_queueing_the_same_key_queue_it_once(make_app, fresh_database, backend):
+    """Two schedulers' jobs racing for one email: the second waits, then finds it queued."""
+    app = make_app(DATABASE_URL=fresh_database)
+    database = get_db(app)
+    outcome = {}
+
+    def queue_it(session):
+        take_write_lock(session)  # as the jobs do: on SQLite, wait for the writer first
+        return notifications.queue_email_once(
+            session,
+            "request_expired",
+            "anna@example.se",
+            dedupe_key="request_expired:1",
+            language="sv",
+            context=EXPIRED_CONTEXT,
+        )
+
+    def second() -> None:
+        with app.app_context(), database.transaction() as session:
+            outcome["second"] = queue_it(session)
+
+    with app.app_context():
+        first = database.new_session()
+        assert queue_it(first) is not None  # queued, not yet committed
+        racer = threading.Thread(target=second)
+        racer.start()
+        if backend == "postgresql":
+            # Commit only once the second transaction is stuck behind the first one's row.
+            wait_until(lambda: waiting_for_a_lock(database.engine))
+        first.commit()
+        first.close()
+        racer.join(timeout=30)
+        assert not racer.is_alive()
+        assert outcome == {"second": None}
+        with database.transaction() as session:
+            assert len(session.scalars(select(EmailOutbox)).all()) == 1
+
+
+def waiting_for_a_lock(engine) -> bool:
+    """Is a session of this database waiting for a lock? (Asked on a connection of its own:
+    PostgreSQL shows a transaction the same activity snapshot throughout.)"""
+    with engine.connect() as connection:
+        waiting = connection.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return bool(waiting.scalar())
