@@ -140,3 +140,15 @@ def test_the_in_process_scheduler_stores_its_jobs_and_beats(make_app, fresh_data
         runner.shutdown(wait=True)
         with app.app_context(), get_db(app).transaction() as session:
             assert session.scalars(select(EmailOutbox)).all() == []
+
+
+def test_a_claim_must_outlast_an_smtp_conversation():
+    import pytest
+
+    from dsr import config
+
+    with pytest.raises(config.ConfigError, match="claim_seconds"):
+        config.load(
+            environ={},
+            overrides={"ENV": "development", "SMTP_TIMEOUT": 10.0, "OUTBOX_CLAIM_SECONDS": 30},
+        )

@@ -90,4 +90,4 @@ def retry(outbox_id: int) -> Any:
         return redirect(url_for("outbox.index", status=OutboxStatus.dead.value)), 303
     s.commit()
     flash(_("The email to %(to)s is queued again.", to=row.to_addr), "success")
-    return redirect(url_for("outbox.index", status=OutboxStatus.dead.value)), 303
+    return redirect(url_for("outbox.index", _anchor=f"email-{row.id}")), 303
