@@ -51,6 +51,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         dashboard,
         found,
         health,
+        outbox,
         public,
         queue,
         staff,
@@ -58,7 +59,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     auth.init_app(app)
     context.init_app(app)
-    for module in (public, staff, queue, casework, found, dashboard, admin, health):
+    for module in (public, staff, queue, casework, found, dashboard, admin, outbox, health):
         app.register_blueprint(module.bp)
 
     from dsr.cli import register

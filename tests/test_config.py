@@ -179,10 +179,16 @@ def test_admin_view_hides_secrets():
 
 
 def test_base_url_follows_host_and_port_unless_set(tmp_path):
-    cfg = config.load(tmp_path / "none.toml", environ={"DSR_ENV": "development", "DSR_PORT": "5001"})
+    cfg = config.load(
+        tmp_path / "none.toml", environ={"DSR_ENV": "development", "DSR_PORT": "5001"}
+    )
     assert cfg["BASE_URL"] == "http://127.0.0.1:5001"
     cfg = config.load(
         tmp_path / "none.toml",
-        environ={"DSR_ENV": "development", "DSR_PORT": "5001", "DSR_BASE_URL": "https://dsr.example.se/"},
+        environ={
+            "DSR_ENV": "development",
+            "DSR_PORT": "5001",
+            "DSR_BASE_URL": "https://dsr.example.se/",
+        },
     )
     assert cfg["BASE_URL"] == "https://dsr.example.se"
