@@ -52,6 +52,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         dashboard,
         found,
         health,
+        outbox,
         public,
         queue,
         staff,
@@ -71,6 +72,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         found,
         dashboard,
         admin,
+        outbox,
         health,
     ):
         app.register_blueprint(module.bp)

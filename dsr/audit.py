@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, text
@@ -55,8 +55,10 @@ def canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def payload_digest(payload: dict[str, Any] | None) -> str:
-    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+def payload_digest(payload: dict[str, Any] | None, reason: str | None = None) -> str:
+    """Digest of an event's removable content: its reason and its payload."""
+    content: Any = payload if reason is None else {"reason": reason, "payload": payload}
+    return hashlib.sha256(canonical_json(content).encode()).hexdigest()
 
 
 def event_digest(event: AuditEvent) -> str:
@@ -68,7 +70,6 @@ def event_digest(event: AuditEvent) -> str:
         "actor_label": event.actor_label,
         "request_id": event.request_id,
         "action": event.action,
-        "reason": event.reason,
         "payload_sha256": event.payload_sha256,
         "public": bool(event.public),
         "prev_hash": event.prev_hash,
@@ -107,9 +108,10 @@ def record(
         .limit(1)
     ).first()
     seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+    # Hashed as UTC, because that is how the database gives it back.
     event = AuditEvent(
         seq=seq,
-        occurred_at=at or utcnow(),
+        occurred_at=(at or utcnow()).astimezone(UTC),
         actor_type=actor.type,
         actor_id=actor.id,
         actor_label=actor.label,
@@ -117,7 +119,7 @@ def record(
         action=action,
         reason=reason,
         payload=payload,
-        payload_sha256=payload_digest(payload),
+        payload_sha256=payload_digest(payload, reason),
         public=public,
         prev_hash=prev_hash,
         hash="",
@@ -129,8 +131,9 @@ def record(
 
 
 def remove_payload(session: Session, event: AuditEvent, at: datetime | None = None) -> None:
-    """Drop an event's payload (personal data) while keeping the chain verifiable."""
+    """Drop an event's reason and payload (they can hold personal data); the chain still verifies."""
     event.payload = None
+    event.reason = None
     event.payload_removed_at = at or utcnow()
     session.add(event)
 
@@ -176,14 +179,11 @@ def verify_chain(session: Session) -> ChainProblem | None:
                 event.id,
                 "does not follow the event before it (one was removed or altered)",
             )
-        if event.payload is not None and payload_digest(event.payload) != event.payload_sha256:
-            return ChainProblem(event.seq, event.id, "payload was altered")
-        if (
-            event.payload is None
-            and event.payload_removed_at is None
-            and (payload_digest(None) != event.payload_sha256)
-        ):
-            return ChainProblem(event.seq, event.id, "payload was removed without a record")
+        if event.payload_removed_at is None:
+            if payload_digest(event.payload, event.reason) != event.payload_sha256:
+                return ChainProblem(event.seq, event.id, "reason or payload was altered or removed")
+        elif event.payload is not None or event.reason is not None:
+            return ChainProblem(event.seq, event.id, "content reappeared after it was removed")
         if event_digest(event) != event.hash:
             return ChainProblem(event.seq, event.id, "content was altered (hash mismatch)")
         prev_hash = event.hash

@@ -196,25 +196,63 @@ def serve() -> None:
 
 @dsr_cli.command("scheduler")
 def scheduler_command() -> None:
-    """Run the scheduler in the foreground (production: one or more of these per deployment)."""
+    """Run the scheduler in the foreground (production: one or more of these per deployment).
+
+    SIGTERM and Ctrl-C stop it after the jobs that are running have finished.
+    """
+    import signal
+
     from dsr import scheduler
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    _log_to_stderr()
+    runner = scheduler.build(app, blocking=True)
+
+    def stop(_signum: int, _frame: Any) -> None:
+        click.echo("Scheduler stopping after the running jobs.")
+        runner.shutdown(wait=True)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     click.echo(f"Scheduler {scheduler.INSTANCE} starting.")
-    scheduler.build(app, blocking=True).start()
+    runner.start()
+    click.echo(f"Scheduler {scheduler.INSTANCE} stopped.")
 
 
 @dsr_cli.command("run-jobs")
 def run_jobs() -> None:
-    """Run every job once and exit (for cron and tests); exit 1 if any job failed."""
+    """Run every job that is due once and exit (for cron and tests); exit 1 if one failed.
+
+    Daily jobs are due from scheduler.daily_hour local time on; each does its work once a
+    day, so running this every few minutes is fine.
+    """
     from dsr import scheduler
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    _log_to_stderr()
     results = scheduler.run_due_jobs(app)
-    for job_id, done in results.items():
-        click.echo(f"{job_id}: {'FAILED' if done < 0 else done}")
+    for spec in scheduler.job_specs(app.config):
+        if spec.id not in results:
+            click.echo(f"{spec.id}: not yet (daily, from {app.config['SCHEDULER_DAILY_HOUR']}:00)")
+            continue
+        done = results[spec.id]
+        click.echo(f"{spec.id}: {'FAILED' if done < 0 else done}")
     if any(done < 0 for done in results.values()):
         sys.exit(1)
+
+
+def _log_to_stderr() -> None:
+    """Job logs (what each run did, failures) for a process that runs in the foreground."""
+    import logging
+
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    # APScheduler reports every run, and a run skipped because the previous one is still
+    # going; neither matters for jobs that poll. Failures are logged by dsr.scheduler.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
 @dsr_cli.command("create-api-token")

@@ -135,8 +135,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("scheduler.reminder_days", [7, 3, 1], list),
     Setting("scheduler.heartbeat_seconds", 30, int),
     Setting("scheduler.stale_after_minutes", 5, int),
+    Setting("scheduler.poll_seconds", 300, int),
     Setting("outbox.max_attempts", 8, int),
     Setting("outbox.batch_size", 50, int),
+    Setting("outbox.poll_seconds", 15, int),
+    Setting("outbox.claim_seconds", 300, int),
     Setting("retention.closed_request_years", 3, int),
     Setting("exports.link_days", 14, int),
     Setting("erasure.grace_hours", 24, int),
@@ -291,6 +294,10 @@ def validate(config: Mapping[str, Any]) -> None:
         "EXPORTS_LINK_DAYS",
         "LOGIN_MAX_FAILURES",
         "STAFF_PAGE_SIZE",
+        "SCHEDULER_HEARTBEAT_SECONDS",
+        "SCHEDULER_POLL_SECONDS",
+        "OUTBOX_BATCH_SIZE",
+        "OUTBOX_POLL_SECONDS",
         "VERIFICATION_RESEND_PER_HOUR",
         "RATELIMIT_SUBMIT_PER_HOUR_IP",
         "RATELIMIT_SUBMIT_PER_DAY_EMAIL",
@@ -300,6 +307,12 @@ def validate(config: Mapping[str, Any]) -> None:
         "RATELIMIT_REPLY_PER_HOUR",
     ):
         _check(config[key] >= 1, f"{key.lower()} must be at least 1")
+    # One SMTP conversation is a handful of exchanges, each bounded by the timeout; a claim
+    # that ran out while its sender was still talking could let another sender repeat it.
+    _check(
+        config["OUTBOX_CLAIM_SECONDS"] >= 6 * config["SMTP_TIMEOUT"],
+        "outbox.claim_seconds must be at least six times smtp.timeout",
+    )
     try:
         from zoneinfo import ZoneInfo
 

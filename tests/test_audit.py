@@ -116,3 +116,41 @@ def test_concurrent_writers_never_fork_the_chain(fresh_database, make_app):
         assert session.execute(text("SELECT count(*) FROM audit_events")).scalar() == 40
         assert audit.verify_chain(session) is None
     database.dispose()
+
+
+def test_times_in_any_zone_are_chained_as_utc(db):
+    from datetime import datetime
+
+    audit.record(
+        db,
+        "test.local_time",
+        Actor.system("test"),
+        at=datetime.fromisoformat("2026-03-05T10:00:00+01:00"),
+    )
+    db.commit()
+    db.expire_all()
+    assert audit.verify_chain(db) is None
+
+
+def test_removing_content_drops_the_reason_too_and_the_chain_holds(db):
+    event = audit.record(
+        db, "test.reason", Actor.system("test"), reason="Anna ringde om sin son", payload={"x": 1}
+    )
+    db.commit()
+    audit.remove_payload(db, event)
+    db.commit()
+    db.expire_all()
+    stored = db.get(AuditEvent, event.id)
+    assert stored.reason is None and stored.payload is None
+    assert audit.verify_chain(db) is None
+
+
+def test_a_removed_reason_cannot_be_put_back_differently(db):
+    event = audit.record(db, "test.reason", Actor.system("test"), reason="original")
+    db.commit()
+    audit.remove_payload(db, event)
+    db.commit()
+    db.execute(update(AuditEvent).where(AuditEvent.id == event.id).values(reason="forged"))
+    db.expire_all()
+    problem = audit.verify_chain(db)
+    assert problem is not None and problem.seq == event.seq

@@ -53,6 +53,7 @@ TIMELINE: dict[str, LazyString] = {
     "request.refused": _l("We refused your request. Our message explains why."),
     "request.partially_refused": _l("We refused part of your request. Our message explains why."),
     "request.withdrawn": _l("You withdrew your request."),
+    "request.expired": _l("The request expired: the email address was never confirmed."),
 }
 TIMELINE_DEFAULT = _l("Your request was updated.")
 #: Events whose reason was written for the subject (the extension's grounds, the question).
