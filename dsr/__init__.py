@@ -45,6 +45,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     from dsr.web import (
         admin,
+        api,
         auth,
         casework,
         context,
@@ -55,12 +56,30 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         public,
         queue,
         staff,
+        staff_intake,
+        status,
     )
 
     auth.init_app(app)
     context.init_app(app)
-    for module in (public, staff, queue, casework, found, dashboard, admin, outbox, health):
+    for module in (
+        public,
+        status,
+        staff,
+        staff_intake,
+        queue,
+        casework,
+        found,
+        dashboard,
+        admin,
+        outbox,
+        health,
+    ):
         app.register_blueprint(module.bp)
+    # Trusted systems authenticate with a bearer token, which a browser never sends on its
+    # own: there is no cookie to ride on, so no cross-site request to forge.
+    csrf.exempt(api.bp)
+    app.register_blueprint(api.bp)
 
     from dsr.cli import register
 
@@ -88,6 +107,11 @@ def _security_headers(response: Response) -> Response:
 
 def _register_errors(app: Flask) -> None:
     def page(status: int, template: str = "errors/error.html", **context: Any) -> Any:
+        if request.path.startswith("/api/"):
+            # API clients read JSON, also for errors raised before a view runs.
+            from werkzeug.http import HTTP_STATUS_CODES
+
+            return {"errors": {"request": HTTP_STATUS_CODES.get(status, "Error")}}, status
         return render_template(template, status=status, **context), status
 
     @app.errorhandler(CSRFError)

@@ -13,7 +13,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from flask_babel import force_locale
 
-from dsr import accounts, audit, deadlines, migrate
+from dsr import accounts, apitokens, audit, deadlines, migrate
 from dsr.audit import Actor
 from dsr.db import get_db
 from dsr.deadlines import Regime
@@ -253,3 +253,42 @@ def _log_to_stderr() -> None:
     # APScheduler reports every run, and a run skipped because the previous one is still
     # going; neither matters for jobs that poll. Failures are logged by dsr.scheduler.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
+
+
+@dsr_cli.command("create-api-token")
+@click.argument("name")
+def create_api_token(name: str) -> None:
+    """Create a bearer token NAME for a trusted system; the token is printed once."""
+    try:
+        with get_db().transaction() as session:
+            row, token = apitokens.create(session, name, actor=Actor.system("cli"))
+            created = row.name
+    except apitokens.ApiTokenError as exc:
+        _fail(str(exc))
+    click.echo(f"Created API token {created!r}. It is shown only now; store it safely:")
+    click.echo(token)
+
+
+@dsr_cli.command("revoke-api-token")
+@click.argument("name")
+def revoke_api_token(name: str) -> None:
+    """Revoke the token NAME at once; calls with it get 401 from now on."""
+    try:
+        with get_db().transaction() as session:
+            apitokens.revoke(session, name, actor=Actor.system("cli"))
+    except apitokens.ApiTokenError as exc:
+        _fail(str(exc))
+    click.echo(f"Revoked API token {name!r}.")
+
+
+@dsr_cli.command("list-api-tokens")
+def list_api_tokens() -> None:
+    """Name, first characters, creation, last filing and revocation of every token."""
+    with get_db().transaction() as session:
+        for row in apitokens.listing(session):
+            state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
+            used = f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never"
+            click.echo(
+                f"{row.name}\t{row.prefix}…\tcreated {row.created_at:%Y-%m-%d}\t"
+                f"last filed {used}\t{state}"
+            )

@@ -125,6 +125,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ratelimit.submit_per_hour_ip", 10, int),
     Setting("ratelimit.submit_per_day_email", 5, int),
     Setting("ratelimit.verify_per_hour_ip", 30, int),
+    Setting("ratelimit.verify_per_hour_email", 20, int),
+    Setting("ratelimit.resend_per_hour_ip", 10, int),
+    Setting("ratelimit.reply_per_hour", 10, int),
     Setting("login.max_failures", 5, int),
     Setting("login.lockout_minutes", 15, int),
     Setting("scheduler.in_process", True, bool),
@@ -295,6 +298,13 @@ def validate(config: Mapping[str, Any]) -> None:
         "SCHEDULER_POLL_SECONDS",
         "OUTBOX_BATCH_SIZE",
         "OUTBOX_POLL_SECONDS",
+        "VERIFICATION_RESEND_PER_HOUR",
+        "RATELIMIT_SUBMIT_PER_HOUR_IP",
+        "RATELIMIT_SUBMIT_PER_DAY_EMAIL",
+        "RATELIMIT_VERIFY_PER_HOUR_IP",
+        "RATELIMIT_VERIFY_PER_HOUR_EMAIL",
+        "RATELIMIT_RESEND_PER_HOUR_IP",
+        "RATELIMIT_REPLY_PER_HOUR",
     ):
         _check(config[key] >= 1, f"{key.lower()} must be at least 1")
     # One SMTP conversation is a handful of exchanges, each bounded by the timeout; a claim

@@ -23,7 +23,7 @@ from typing import Any
 from flask import current_app
 
 from dsr.config import ROOT
-from dsr.models import Right, TaskKind
+from dsr.models import AssuranceLevel, Right, TaskKind
 from dsr.sources.datamap import ColumnMap, SourceMap, read_sources
 from dsr.sources.reader import Node, Problems
 
@@ -579,6 +579,35 @@ def _read_rules(root: Node, sources: Sequence[SourceMap]) -> Rules:
     return rules
 
 
+def _read_identity(root: Node) -> None:
+    """``[identity] required = { access = "staff_verified" }``: more proof of identity than
+    the default before staff act on some rights. ``dsr.identity.required_assurance`` reads
+    it; checking it here means a misspelt right or level is reported, not ignored."""
+    from dsr.identity import DEFAULT_REQUIRED
+
+    node = root.table("identity")
+    if node is None:
+        return
+    levels = ", ".join(a.value for a in AssuranceLevel)
+    for raw_right, raw_level in node.mapping("required").items():
+        where = f"required.{raw_right}"
+        try:
+            right = Right(raw_right)
+        except ValueError:
+            node.problem(where, f"unknown right (one of: {', '.join(r.value for r in Right)})")
+            continue
+        try:
+            level = AssuranceLevel(raw_level)
+        except ValueError:
+            node.problem(where, f"unknown assurance level {raw_level!r} (one of: {levels})")
+            continue
+        if level.rank < DEFAULT_REQUIRED[right].rank:
+            node.problem(
+                where, f"cannot ask for less than the default, {DEFAULT_REQUIRED[right].value}"
+            )
+    node.finish()
+
+
 def _read_profile(root: Node, key: str, data: dict[str, Any]) -> Profile:
     controller = _read_controller(root)
     authority = _read_authority(root)
@@ -591,6 +620,7 @@ def _read_profile(root: Node, key: str, data: dict[str, Any]) -> Profile:
     purpose_categories = {k: frozenset(p.categories) for k, p in purposes.items()}
     sources = read_sources(root, purpose_categories, categories)
     rules = _read_rules(root, sources)
+    _read_identity(root)
     notify = root.text("notify_instructions")
     if not notify and any(r.notify_changes and TaskKind.notify not in r.tasks for r in recipients):
         root.problem(

@@ -1,0 +1,101 @@
+"""Words people read for the service's enums: rights, states, channels, assurance levels.
+
+Lazy strings, so each is translated in the language of the page or email that shows it.
+"""
+
+from __future__ import annotations
+
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
+
+from dsr.models import AssuranceLevel, Channel, RequestStatus, Right
+
+#: What each right is called, as a heading.
+RIGHT_TITLES: dict[Right, LazyString] = {
+    Right.access: _l("See the personal data we have about you"),
+    Right.rectification: _l("Correct data about you"),
+    Right.erasure: _l("Erase data about you"),
+    Right.restriction: _l("Restrict how we use your data"),
+    Right.portability: _l("Take your data with you"),
+    Right.objection: _l("Object to how we use your data"),
+    Right.consent_withdrawal: _l("Withdraw your consent"),
+    Right.human_review: _l("Have a person review an automated decision"),
+}
+
+#: The right in a few words, for sentences such as "your request to ...".
+RIGHT_NAMES: dict[Right, LazyString] = {
+    Right.access: _l("access to your data"),
+    Right.rectification: _l("rectification"),
+    Right.erasure: _l("erasure"),
+    Right.restriction: _l("restriction of processing"),
+    Right.portability: _l("data portability"),
+    Right.objection: _l("objection"),
+    Right.consent_withdrawal: _l("withdrawal of consent"),
+    Right.human_review: _l("human review of an automated decision"),
+}
+
+#: Plain-language explanations for the start page (with the article, for those who look).
+RIGHT_SUMMARIES: dict[Right, LazyString] = {
+    Right.access: _l(
+        "Get a copy of the personal data we have about you, and learn why we use it, where it "
+        "came from, who we share it with and how long we keep it. (GDPR article 15)"
+    ),
+    Right.rectification: _l(
+        "If something we have about you is wrong or incomplete, tell us what and we will "
+        "correct it. (Article 16)"
+    ),
+    Right.erasure: _l(
+        "Ask us to delete data about you, for example when we no longer need it or you "
+        "withdraw your consent. Some data the law makes us keep; we tell you what and why. "
+        "(Article 17)"
+    ),
+    Right.restriction: _l(
+        "Ask us to keep your data but stop using it for a while, for example while we check "
+        "whether it is correct. (Article 18)"
+    ),
+    Right.portability: _l(
+        "Get the data you have given us in a machine-readable file, or have us send it "
+        "directly to another company. (Article 20)"
+    ),
+    Right.objection: _l(
+        "Object to our use of your data based on our legitimate interest. If you object to "
+        "direct marketing, we stop, always. (Article 21)"
+    ),
+    Right.consent_withdrawal: _l(
+        "If we use your data because you agreed to it, you can take your consent back at any "
+        "time. It is as easy as giving it. (Article 7)"
+    ),
+    Right.human_review: _l(
+        "If a decision about you was made by a computer alone, ask for a person to look at "
+        "it, tell us your view and contest the decision. (Article 22)"
+    ),
+}
+
+#: Request states as the subject reads them.
+STATUS_LABELS: dict[RequestStatus, LazyString] = {
+    RequestStatus.unverified: _l("Waiting for you to confirm your email address"),
+    RequestStatus.verified: _l("Received and confirmed; waiting to be handled"),
+    RequestStatus.in_progress: _l("Being handled"),
+    RequestStatus.awaiting_subject: _l("Waiting for information from you"),
+    RequestStatus.completed: _l("Completed"),
+    RequestStatus.refused: _l("Refused"),
+    RequestStatus.withdrawn: _l("Withdrawn"),
+    RequestStatus.expired: _l("Expired: the email address was never confirmed"),
+    RequestStatus.closed: _l("Closed"),
+}
+
+CHANNEL_LABELS: dict[Channel, LazyString] = {
+    Channel.web: _l("Web form"),
+    Channel.api: _l("Another of our systems"),
+    Channel.email: _l("Email"),
+    Channel.letter: _l("Letter"),
+    Channel.phone: _l("Phone"),
+    Channel.in_person: _l("In person"),
+}
+
+ASSURANCE_LABELS: dict[AssuranceLevel, LazyString] = {
+    AssuranceLevel.none: _l("Not verified"),
+    AssuranceLevel.email_verified: _l("Email address confirmed"),
+    AssuranceLevel.personnummer_matched: _l("Personnummer matched our records"),
+    AssuranceLevel.staff_verified: _l("Identity checked by staff"),
+}
