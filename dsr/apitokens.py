@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -26,7 +28,14 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class ApiTokenError(Exception):
-    """A token operation was refused; the message is safe to show."""
+    """A token operation was refused; ``str()`` is safe to show, in the current language."""
+
+    def __init__(self, message: Any) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return str(self.message)
 
 
 def hash_token(token: str) -> str:
@@ -47,11 +56,14 @@ def create(
     name = (name or "").strip()
     if not _NAME.fullmatch(name):
         raise ApiTokenError(
-            "A token name is 1-100 letters, digits, dots, dashes or underscores, "
-            "starting with a letter or digit."
+            _l(
+                "A token name is 1-100 letters, digits, dots, dashes or underscores, starting with a letter or digit."
+            )
         )
     if session.scalars(select(ApiToken).where(ApiToken.name == name)).first() is not None:
-        raise ApiTokenError(f"A token named {name!r} already exists (revoked ones keep theirs).")
+        raise ApiTokenError(
+            _l("A token named %(name)s already exists (revoked ones keep their names).", name=name)
+        )
     token = TOKEN_PREFIX + crypto.new_token()
     row = ApiToken(
         name=name,
@@ -76,9 +88,9 @@ def revoke(session: Session, name: str, *, actor: Actor, now: datetime | None = 
     now = now or utcnow()
     row = session.scalars(select(ApiToken).where(ApiToken.name == (name or "").strip())).first()
     if row is None:
-        raise ApiTokenError(f"No token named {name!r}.")
+        raise ApiTokenError(_l("No token named %(name)s.", name=name))
     if row.revoked_at is not None:
-        raise ApiTokenError(f"The token {name!r} was already revoked.")
+        raise ApiTokenError(_l("The token %(name)s was already revoked.", name=name))
     row.revoked_at = now
     session.add(row)
     audit.record(

@@ -264,7 +264,7 @@ def create_api_token(name: str) -> None:
             row, token = apitokens.create(session, name, actor=Actor.system("cli"))
             created = row.name
     except apitokens.ApiTokenError as exc:
-        _fail(str(exc))
+        _fail(exc)
     click.echo(f"Created API token {created!r}. It is shown only now; store it safely:")
     click.echo(token)
 
@@ -277,7 +277,7 @@ def revoke_api_token(name: str) -> None:
         with get_db().transaction() as session:
             apitokens.revoke(session, name, actor=Actor.system("cli"))
     except apitokens.ApiTokenError as exc:
-        _fail(str(exc))
+        _fail(exc)
     click.echo(f"Revoked API token {name!r}.")
 
 

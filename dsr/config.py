@@ -101,6 +101,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("base_url", "", str),
     Setting("host", "127.0.0.1", str),
     Setting("port", 5000, int),
+    Setting("proxy.trusted_hops", 0, int),
     Setting("data_dir", "instance", str),
     Setting("profile", "default", str),
     Setting("default_language", "sv", str),
@@ -263,6 +264,7 @@ def validate(config: Mapping[str, Any]) -> None:
         )
         _check(len(secret) >= 32, "secret_key must be at least 32 characters outside development")
     _check(1 <= config["PORT"] <= 65535, f"port must be 1-65535, got {config['PORT']}")
+    _check(0 <= config["PROXY_TRUSTED_HOPS"] <= 5, "proxy.trusted_hops must be 0-5")
     base = urlsplit(config["BASE_URL"])
     _check(
         base.scheme in {"http", "https"} and bool(base.netloc),

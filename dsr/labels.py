@@ -5,10 +5,12 @@ Lazy strings, so each is translated in the language of the page or email that sh
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 
-from dsr.models import AssuranceLevel, Channel, RequestStatus, Right
+from dsr.models import AssuranceLevel, Channel, OutboxStatus, RequestStatus, Right
 
 #: What each right is called, as a heading.
 RIGHT_TITLES: dict[Right, LazyString] = {
@@ -99,3 +101,98 @@ ASSURANCE_LABELS: dict[AssuranceLevel, LazyString] = {
     AssuranceLevel.personnummer_matched: _l("Personnummer matched our records"),
     AssuranceLevel.staff_verified: _l("Identity checked by staff"),
 }
+
+
+# --- the staff's words ---------------------------------------------------------------------
+
+#: The right's name in staff lists and emails.
+RIGHT_SHORT: dict[Right, LazyString] = {
+    Right.access: _l("Access"),
+    Right.rectification: _l("Rectification"),
+    Right.erasure: _l("Erasure"),
+    Right.restriction: _l("Restriction"),
+    Right.portability: _l("Portability"),
+    Right.objection: _l("Objection"),
+    Right.consent_withdrawal: _l("Consent withdrawal"),
+    Right.human_review: _l("Human review"),
+}
+
+#: The right with its article, where staff decide under it (reminders, escalations).
+RIGHT_WITH_ARTICLE: dict[Right, LazyString] = {
+    Right.access: _l("Access (Art. 15)"),
+    Right.rectification: _l("Rectification (Art. 16)"),
+    Right.erasure: _l("Erasure (Art. 17)"),
+    Right.restriction: _l("Restriction (Art. 18)"),
+    Right.portability: _l("Portability (Art. 20)"),
+    Right.objection: _l("Objection (Art. 21)"),
+    Right.consent_withdrawal: _l("Consent withdrawal (Art. 7(3))"),
+    Right.human_review: _l("Human review (Art. 22)"),
+}
+
+#: Request states as staff read them: short, for tables.
+STAFF_STATUS_LABELS: dict[RequestStatus, LazyString] = {
+    RequestStatus.unverified: _l("Unverified"),
+    RequestStatus.verified: _l("Verified"),
+    RequestStatus.in_progress: _l("In progress"),
+    RequestStatus.awaiting_subject: _l("Awaiting subject"),
+    RequestStatus.completed: _l("Completed"),
+    RequestStatus.refused: _l("Refused"),
+    RequestStatus.withdrawn: _l("Withdrawn"),
+    RequestStatus.expired: _l("Expired"),
+    RequestStatus.closed: _l("Closed"),
+}
+
+OUTBOX_STATUS_LABELS: dict[OutboxStatus, LazyString] = {
+    OutboxStatus.pending: _l("Waiting"),
+    OutboxStatus.sending: _l("Being sent"),
+    OutboxStatus.sent: _l("Sent"),
+    OutboxStatus.dead: _l("Given up"),
+}
+
+#: How the timeline names what happened; unknown actions show their code.
+EVENT_LABELS: dict[str, LazyString] = {
+    "request.created": _l("Request received"),
+    "request.verified": _l("Email address confirmed"),
+    "request.assigned": _l("Assigned"),
+    "request.started": _l("Work started"),
+    "request.extended": _l("Deadline extended"),
+    "request.paused": _l("Information asked from the subject"),
+    "request.resumed": _l("Clock restarted"),
+    "request.message_sent": _l("Message to the subject"),
+    "request.message_received": _l("Message from the subject"),
+    "request.refused": _l("Refused"),
+    "request.partially_refused": _l("Partly refused"),
+    "request.completed": _l("Completed"),
+    "request.withdrawn": _l("Withdrawn by the subject"),
+    "request.closed_spam": _l("Closed as spam"),
+    "request.closed_duplicate": _l("Closed as duplicate"),
+    "request.expired": _l("Expired unverified"),
+    "request.personnummer_shown": _l("Personnummer shown in full"),
+    "identity.checked_by_staff": _l("Identity checked by staff"),
+    "task.completed": _l("Manual task finished"),
+}
+
+_KINDS: dict[str, dict[Any, LazyString]] = {
+    "right": RIGHT_SHORT,
+    "right_article": RIGHT_WITH_ARTICLE,
+    "status": STAFF_STATUS_LABELS,
+    "subject_status": STATUS_LABELS,
+    "channel": CHANNEL_LABELS,
+    "assurance": ASSURANCE_LABELS,
+    "outbox": OUTBOX_STATUS_LABELS,
+    "event": EVENT_LABELS,
+}
+
+
+def label(kind: str, value: Any) -> str:
+    """The word for ``value`` (an enum member, its value, or an event code) of ``kind``."""
+    table = _KINDS[kind]
+    key: Any = value
+    if kind != "event":
+        enum_type = type(next(iter(table)))
+        try:
+            key = enum_type(getattr(value, "value", value))
+        except ValueError:
+            return str(value)
+    found = table.get(key)
+    return str(found) if found is not None else str(getattr(value, "value", value))

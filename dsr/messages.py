@@ -52,7 +52,6 @@ def subject_reply(
         at=now,
     )
     if request.status == RequestStatus.awaiting_subject:
-        workflow.resume(
-            session, request, actor=Actor.subject(), now=now, note="The subject replied."
-        )
+        # The reply is the answer the clock was waiting for.
+        workflow.resume(session, request, actor=Actor.subject(), now=now)
     return message

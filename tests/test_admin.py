@@ -134,3 +134,40 @@ def test_an_expired_invitation_link_is_refused(app, client, login_as, db, smtp, 
     ).group(1)
     frozen_time("2026-11-24T11:00:00+01:00")  # 73 hours later
     assert client.get(link).status_code == 404
+
+
+def test_api_tokens_are_created_shown_once_and_revoked(client, login_as, db, app):
+    login_as("admin")
+    page = client.submit("/staff/admin/tokens", {"name": "kundappen"})
+    html = page.get_data(as_text=True)
+    token = re.search(r'<code class="token">([^<]+)</code>', html).group(1)
+    assert page.status_code == 200 and "visas inte igen" in html
+    api = app.test_client()
+    body = {"right": "access", "subject": {"email": "anna@example.se", "name": "Anna"}}
+    filed = api.post("/api/v1/requests", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert filed.status_code == 201
+    listing = client.get("/staff/admin/tokens").get_data(as_text=True)
+    assert "kundappen" in listing and token not in listing
+
+    from dsr.models import ApiToken
+
+    row = db.exec(select(ApiToken).where(ApiToken.name == "kundappen")).one()
+    client.submit(f"/staff/admin/tokens/{row.id}/revoke")
+    refused = api.post("/api/v1/requests", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == 401
+
+
+def test_api_token_names_are_checked(client, login_as):
+    login_as("admin")
+    client.submit("/staff/admin/tokens", {"name": "appen"})
+    twice = client.submit("/staff/admin/tokens", {"name": "appen"})
+    assert twice.status_code == 422 and "finns redan" in twice.get_data(as_text=True)
+    odd = client.submit("/staff/admin/tokens", {"name": "min app!"})
+    assert odd.status_code == 422
+
+
+@pytest.mark.parametrize("role", ["handler", "auditor"])
+def test_only_admins_manage_api_tokens(client, login_as, role):
+    login_as(role)
+    assert client.get("/staff/admin/tokens").status_code == 403
+    assert client.submit("/staff/admin/tokens", {"name": "x"}).status_code == 403

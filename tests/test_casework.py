@@ -62,7 +62,7 @@ def test_request_page_shows_deadline_identity_and_timeline(client, login_as, ver
     html = client.get(f"/staff/requests/{verified.reference}").get_data(as_text=True)
     assert verified.reference in html
     assert verified.due_legal.isoformat() in html
-    assert "E-post bekräftad" in html
+    assert "E-postadressen bekräftad" in html
     assert "Anna Andersson" in html
     assert client.get("/staff/requests/DSR-2026-999999").status_code == 404
 
@@ -327,4 +327,4 @@ def test_every_right_gets_the_right_required_assurance_shown(client, login_as, m
     login_as("handler")
     erasure = make_request(right=Right.erasure)
     html = client.get(f"/staff/requests/{erasure.reference}").get_data(as_text=True)
-    assert "Krävs för denna rättighet" in html and "E-post bekräftad" in html
+    assert "Krävs för denna rättighet" in html and "E-postadressen bekräftad" in html

@@ -241,3 +241,22 @@ def test_masked_personnummer_in_the_queue(client, login_as, make_request):
     make_request(subject_pnr_masked="19640823-****")
     html = client.get("/staff/").get_data(as_text=True)
     assert "19640823-****" in html
+
+
+def test_bulk_reminder_to_verify_sends_a_fresh_code(app, client, login_as, make_request, db, smtp):
+    from dsr import notifications
+    from tests.support import text_body
+
+    login_as("handler")
+    waiting = make_request(status=RequestStatus.unverified, subject_email="vantar@example.se")
+    done = make_request(status=RequestStatus.verified, subject_email="klar@example.se")
+    response = client.submit(
+        "/staff/bulk", {"ids": [waiting.id, done.id], "action": "remind"}, follow_redirects=True
+    )
+    html = response.get_data(as_text=True)
+    assert "1 ärenden uppdaterades." in html and done.reference in html
+    notifications.deliver_pending(db, utcnow(), app.config)
+    db.commit()
+    [mail] = smtp.to("vantar@example.se")
+    assert re.search(r"\b\d{6}\b", text_body(mail))
+    assert smtp.to("klar@example.se") == []

@@ -95,3 +95,26 @@ def test_secrets_in_urls_are_masked_in_log_output(caplog):
         logger.info('"GET /verify?token=%s&lang=en HTTP/1.1" 200', token)
     assert token not in caplog.text
     assert "/status/[secret]" in caplog.text and "token=[secret]" in caplog.text
+
+
+def test_client_address_comes_from_the_proxy_only_when_one_is_trusted(make_app):
+    from dsr.web.limits import client_ip
+
+    headers = {"X-Forwarded-For": "203.0.113.7"}
+    direct = make_app()
+    with direct.test_request_context(
+        "/", headers=headers, environ_base={"REMOTE_ADDR": "10.0.0.1"}
+    ):
+        assert client_ip() == "10.0.0.1"  # nobody in front: the header could be forged
+    proxied = make_app(PROXY_TRUSTED_HOPS=1)
+    seen = {}
+
+    @proxied.get("/whoami-for-test")
+    def whoami():
+        seen["ip"] = client_ip()
+        return "ok"
+
+    proxied.test_client().get(
+        "/whoami-for-test", headers=headers, environ_base={"REMOTE_ADDR": "10.0.0.1"}
+    )
+    assert seen["ip"] == "203.0.113.7"

@@ -24,7 +24,7 @@ from sqlmodel import Session, col
 
 from dsr import deadlines
 from dsr.jobs.claims import local_today, take_write_lock
-from dsr.jobs.labels import RIGHT_LABELS, STATUS_LABELS
+from dsr.labels import RIGHT_WITH_ARTICLE, STAFF_STATUS_LABELS
 from dsr.models import OPEN_STATUSES, Request, RequestStatus, StaffRole, StaffUser
 from dsr.notifications import admin_recipients, queue_email_once, queued_keys
 
@@ -58,8 +58,8 @@ def _item(request: Request, today: date, config: Mapping[str, Any]) -> dict[str,
     )
     return {
         "reference": request.reference,
-        "right": RIGHT_LABELS[request.right],
-        "status": STATUS_LABELS[request.status],
+        "right": RIGHT_WITH_ARTICLE[request.right],
+        "status": STAFF_STATUS_LABELS[request.status],
         "due": request.due_legal,
         "days_left": left,
         "days_overdue": -left,

@@ -1,4 +1,4 @@
-"""Administration: staff accounts and the effective configuration. Admins only."""
+"""Administration: staff accounts, API tokens and the effective configuration. Admins only."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from wtforms import EmailField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
-from dsr import accounts
+from dsr import accounts, apitokens
 from dsr import config as config_module
 from dsr.audit import Actor
 from dsr.db import session as db_session
-from dsr.models import StaffRole, StaffUser
+from dsr.models import ApiToken, StaffRole, StaffUser
 from dsr.web.auth import admin_required, staff
 from dsr.web.forms import ConfirmForm
 
@@ -151,3 +151,74 @@ def config() -> Any:
     return render_template(
         "staff/admin_config.html", rows=rows, warnings=current_app.config.get("CONFIG_WARNINGS", [])
     )
+
+
+class TokenForm(FlaskForm):
+    name = StringField(_l("Name of the system"), validators=[DataRequired(), Length(max=100)])
+
+
+@bp.get("/tokens")
+@admin_required
+def tokens() -> Any:
+    return render_template(
+        "staff/admin_tokens.html",
+        tokens=apitokens.listing(db_session()),
+        form=TokenForm(),
+        new_token=None,
+    )
+
+
+@bp.post("/tokens")
+@admin_required
+def create_token() -> Any:
+    """Create a token; it is shown on the answering page only, once, and never again."""
+    form = TokenForm()
+    s = db_session()
+    if not form.validate_on_submit():
+        return render_template(
+            "staff/admin_tokens.html", tokens=apitokens.listing(s), form=form, new_token=None
+        ), 422
+    try:
+        row, token = apitokens.create(
+            s, form.name.data or "", actor=Actor.staff(staff()), created_by=staff()
+        )
+    except apitokens.ApiTokenError as exc:
+        s.rollback()
+        form.name.errors = [str(exc)]
+        return render_template(
+            "staff/admin_tokens.html", tokens=apitokens.listing(s), form=form, new_token=None
+        ), 422
+    s.commit()
+    return render_template(
+        "staff/admin_tokens.html",
+        tokens=apitokens.listing(s),
+        form=TokenForm(formdata=None),
+        new_token=(row.name, token),
+    )
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+@admin_required
+def revoke_token(token_id: int) -> Any:
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    s = db_session()
+    row = s.get(ApiToken, token_id)
+    if row is None:
+        abort(404)
+    try:
+        apitokens.revoke(s, row.name, actor=Actor.staff(staff()))
+    except apitokens.ApiTokenError as exc:
+        s.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("admin.tokens"))
+    s.commit()
+    flash(
+        _(
+            "The token %(name)s is revoked; systems using it are refused from now on.",
+            name=row.name,
+        ),
+        "success",
+    )
+    return redirect(url_for("admin.tokens"))

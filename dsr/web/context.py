@@ -11,7 +11,7 @@ from flask import Flask, current_app, g
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
-from dsr import deadlines, scheduler
+from dsr import deadlines, labels, scheduler
 from dsr.db import session as db_session
 from dsr.db import utcnow
 from dsr.models import Request, RequestStatus, StaffRole
@@ -56,35 +56,6 @@ def due_info(request: Request) -> DueInfo:
     )
 
 
-#: How the timeline names what happened; unknown actions show their code.
-EVENT_LABELS = {
-    "request.created": _l("Request received"),
-    "request.verified": _l("Email address confirmed"),
-    "request.assigned": _l("Assigned"),
-    "request.started": _l("Work started"),
-    "request.extended": _l("Deadline extended"),
-    "request.paused": _l("Information asked from the subject"),
-    "request.resumed": _l("Clock restarted"),
-    "request.message_sent": _l("Message to the subject"),
-    "request.message_received": _l("Message from the subject"),
-    "request.refused": _l("Refused"),
-    "request.partially_refused": _l("Partly refused"),
-    "request.completed": _l("Completed"),
-    "request.withdrawn": _l("Withdrawn by the subject"),
-    "request.closed_spam": _l("Closed as spam"),
-    "request.closed_duplicate": _l("Closed as duplicate"),
-    "request.expired": _l("Expired unverified"),
-    "request.personnummer_shown": _l("Personnummer shown in full"),
-    "identity.checked_by_staff": _l("Identity checked by staff"),
-    "task.completed": _l("Manual task finished"),
-}
-
-
-def event_label(action: str) -> str:
-    label = EVENT_LABELS.get(action)
-    return str(label) if label is not None else action
-
-
 def _scheduler_stale() -> bool:
     if "scheduler_stale" not in g:
         stale_after = timedelta(minutes=current_app.config["SCHEDULER_STALE_AFTER_MINUTES"])
@@ -93,6 +64,10 @@ def _scheduler_stale() -> bool:
 
 
 def init_app(app: Flask) -> None:
+    # Globals rather than context values, so imported macros can use them too.
+    app.jinja_env.globals["label"] = labels.label
+    app.jinja_env.globals["event_label"] = lambda action: labels.label("event", action)
+
     @app.context_processor
     def inject() -> dict[str, Any]:
         return {
@@ -102,5 +77,4 @@ def init_app(app: Flask) -> None:
             "role_label": lambda role: ROLE_LABELS.get(StaffRole(role), role),
             "scheduler_stale": _scheduler_stale,
             "due_info": due_info,
-            "event_label": event_label,
         }

@@ -10,7 +10,6 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlmodel import col
 
@@ -18,6 +17,7 @@ from dsr import notifications
 from dsr.audit import Actor
 from dsr.db import session as db_session
 from dsr.db import utcnow
+from dsr.labels import OUTBOX_STATUS_LABELS
 from dsr.models import EmailOutbox, OutboxStatus, Request
 from dsr.web.auth import admin_required, staff
 from dsr.web.forms import ConfirmForm
@@ -25,13 +25,6 @@ from dsr.web.forms import ConfirmForm
 bp = Blueprint("outbox", __name__, url_prefix="/staff/admin/outbox")
 
 PAGE_SIZE = 100
-
-STATUS_LABELS = {
-    OutboxStatus.pending: _l("Waiting"),
-    OutboxStatus.sending: _l("Being sent"),
-    OutboxStatus.sent: _l("Sent"),
-    OutboxStatus.dead: _l("Given up"),
-}
 
 
 @bp.get("/")
@@ -68,7 +61,7 @@ def index() -> Any:
         status=status,
         counts=counts,
         references=references,
-        labels=STATUS_LABELS,
+        labels=OUTBOX_STATUS_LABELS,
         form=ConfirmForm(),
     )
 

@@ -24,7 +24,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlmodel import col
 
-from dsr import audit, deadlines, queue, workflow
+from dsr import audit, deadlines, identity, queue, workflow
 from dsr.audit import Actor
 from dsr.db import get_db
 from dsr.db import session as db_session
@@ -92,7 +92,7 @@ def index() -> Any:
 @bp.post("/bulk")
 @handler_required
 def bulk() -> Any:
-    """Apply one action to the ticked requests: assign, or close as spam/duplicate."""
+    """Apply one action to the ticked requests: assign, remind to verify, close as spam/duplicate."""
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)
@@ -114,6 +114,12 @@ def bulk() -> Any:
                 if raw and assignee is None:
                     raise workflow.WorkflowError(_("Unknown staff member."))
                 workflow.assign(s, item, assignee, actor=actor)
+            elif action == "remind":
+                if item.status != RequestStatus.unverified or not item.subject_email:
+                    raise workflow.WorkflowError(
+                        _("Only unverified requests with an email address can be reminded.")
+                    )
+                identity.resend_verification(s, item, actor=actor)
             elif action in ("spam", "duplicate"):
                 workflow.close_as(
                     s,

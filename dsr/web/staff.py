@@ -19,6 +19,7 @@ from dsr.db import session as db_session
 from dsr.models import TokenPurpose
 from dsr.web.auth import safe_next, staff, staff_required
 from dsr.web.forms import ConfirmForm, LoginForm
+from dsr.web.limits import client_ip
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -35,7 +36,7 @@ def login() -> Any:
                 s,
                 form.email.data or "",
                 form.password.data or "",
-                client_ip=request.remote_addr or "unknown",
+                client_ip=client_ip(),
                 max_failures=current_app.config["LOGIN_MAX_FAILURES"],
                 lockout=timedelta(minutes=current_app.config["LOGIN_LOCKOUT_MINUTES"]),
             )
