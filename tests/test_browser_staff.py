@@ -29,8 +29,12 @@ def seed(app):
 
     with app.app_context(), get_db(app).transaction() as session:
         accounts.create_staff(
-            session, "hanna@staff.test", StaffRole.handler, name="Hanna Handläggare",
-            password=STAFF_PASSWORD, actor=Actor.system("test"),
+            session,
+            "hanna@staff.test",
+            StaffRole.handler,
+            name="Hanna Handläggare",
+            password=STAFF_PASSWORD,
+            actor=Actor.system("test"),
         )
         made = {}
         for label, days_ago, right in (("overdue", 40, Right.access), ("soon", 27, Right.erasure)):
@@ -92,7 +96,9 @@ def test_handler_works_a_request_with_the_subject_in_chromium(
         # Open it and ask the subject a question; the clock stops.
         page.get_by_role("link", name=refs["overdue"]).click()
         page.get_by_role("link", name="Begär komplettering").click()
-        page.get_by_label("Din fråga till den registrerade").fill("Gäller det även ert gamla kundkonto?")
+        page.get_by_label("Din fråga till den registrerade").fill(
+            "Gäller det även ert gamla kundkonto?"
+        )
         review_and_send(page)
         assert "Frågan är skickad" in page.content()
         assert page.locator(".status-line").inner_text().startswith("Väntar på den registrerade")
@@ -117,7 +123,9 @@ def test_handler_works_a_request_with_the_subject_in_chromium(
 
         # Too late to extend: the original due date has passed, and the page says so.
         page.get_by_role("link", name="Förläng tidsfristen").click()
-        page.get_by_label("Varför mer tid behövs (skickas till den registrerade)").fill("Många system berörs.")
+        page.get_by_label("Varför mer tid behövs (skickas till den registrerade)").fill(
+            "Många system berörs."
+        )
         review_and_send(page)
         assert "har passerat; tidsfristen kan inte längre förlängas" in page.content()
 
