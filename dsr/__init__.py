@@ -55,6 +55,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         casework,
         context,
         dashboard,
+        devmail,
         found,
         health,
         outbox,
@@ -79,6 +80,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         admin,
         outbox,
         health,
+        devmail,
     ):
         app.register_blueprint(module.bp)
     # Trusted systems authenticate with a bearer token, which a browser never sends on its

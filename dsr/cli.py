@@ -162,8 +162,9 @@ def seed_demo() -> None:
         _fail("demo data is only loaded with env = development")
     with get_db().transaction() as session:
         created = demo.seed(session, current_app.config)
+        requests_made = demo.seed_requests(session, current_app.config) if created else 0
     if created:
-        click.echo("Demo data loaded.")
+        click.echo(f"Demo data loaded: staff accounts and {requests_made} requests on the queue.")
     for line in demo.seed_customer_systems(current_app.config):
         click.echo(line)
     click.echo(
@@ -180,6 +181,14 @@ def serve() -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     host, port = app.config["HOST"], app.config["PORT"]
     background: Any = None
+    catcher: Any = None
+    if app.config["MAIL_DEV_MAILBOX"]:
+        from dsr import devmail
+
+        catcher = devmail.start(
+            app.config["SMTP_HOST"], app.config["SMTP_PORT"], app.config["DATA_DIR"]
+        )
+        click.echo(f"Emails are kept in the development mailbox: http://{host}:{port}/dev/mailbox")
     if app.config["SCHEDULER_IN_PROCESS"]:
         background = scheduler.build(app, blocking=False)
         background.start()
@@ -192,6 +201,8 @@ def serve() -> None:
     finally:
         if background is not None:
             background.shutdown(wait=False)
+        if catcher is not None:
+            catcher.stop()
 
 
 @dsr_cli.command("scheduler")

@@ -115,6 +115,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("smtp.timeout", 10.0, float),
     Setting("mail.from", "dsr@localhost", str),
     Setting("mail.privacy_team", "privacy@localhost", str),
+    Setting("mail.dev_mailbox", False, bool),
     Setting("deadlines.regime", "gdpr", str),
     Setting("deadlines.eves_are_holidays", False, bool),
     Setting("deadlines.late_pause_days", 7, int),
@@ -265,6 +266,11 @@ def validate(config: Mapping[str, Any]) -> None:
         _check(len(secret) >= 32, "secret_key must be at least 32 characters outside development")
     _check(1 <= config["PORT"] <= 65535, f"port must be 1-65535, got {config['PORT']}")
     _check(0 <= config["PROXY_TRUSTED_HOPS"] <= 5, "proxy.trusted_hops must be 0-5")
+    _check(
+        not config["MAIL_DEV_MAILBOX"] or env == "development",
+        "mail.dev_mailbox catches every email on this machine and is for development only; "
+        "set it to false (DSR_MAIL_DEV_MAILBOX=false) and point smtp.* at a real mail server",
+    )
     base = urlsplit(config["BASE_URL"])
     _check(
         base.scheme in {"http", "https"} and bool(base.netloc),

@@ -114,6 +114,7 @@ def app_settings(database_url: str, data_dir: Path, smtp_port: int, **extra: Any
         "SMTP_TIMEOUT": 5.0,
         "MAIL_FROM": "dsr@dsr.test",
         "MAIL_PRIVACY_TEAM": "privacy-team@dsr.test",
+        "MAIL_DEV_MAILBOX": False,
         "PROFILE": "default",
     }
     settings.update(extra)

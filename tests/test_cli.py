@@ -46,10 +46,10 @@ def test_seed_demo_needs_development_and_is_harmless_twice(make_app, fresh_datab
     runner = app.test_cli_runner()
     first = runner.invoke(args=["dsr", "seed-demo"])
     assert first.exit_code == 0, first.output
-    assert "Demo data loaded." in first.output
+    assert "Demo data loaded: staff accounts and 9 requests on the queue." in first.output
     assert "admin@example.com / dsr-demo-admin" in first.output
     second = runner.invoke(args=["dsr", "seed-demo"])
-    assert second.exit_code == 0 and "Demo data loaded." not in second.output
+    assert second.exit_code == 0 and "Demo data loaded" not in second.output
     client = app.test_client()
     token = client.csrf_token()
     response = client.post(
@@ -62,3 +62,25 @@ def test_seed_demo_needs_development_and_is_harmless_twice(make_app, fresh_datab
 def test_seed_demo_is_refused_outside_development(app, db):
     result = app.test_cli_runner().invoke(args=["dsr", "seed-demo"])
     assert result.exit_code == 1 and "only loaded with env = development" in result.output
+
+
+def test_the_demo_queue_has_requests_in_several_states(make_app, fresh_database):
+    from sqlmodel import select as sql_select
+
+    from dsr import audit
+    from dsr.db import get_db
+    from dsr.models import Request, RequestStatus
+
+    app = make_app(DATABASE_URL=fresh_database, ENV="development")
+    assert app.test_cli_runner().invoke(args=["dsr", "seed-demo"]).exit_code == 0
+    with app.app_context(), get_db(app).transaction() as session:
+        requests = session.exec(sql_select(Request)).all()
+        statuses = {r.status for r in requests}
+        assert {
+            RequestStatus.unverified,
+            RequestStatus.verified,
+            RequestStatus.in_progress,
+            RequestStatus.awaiting_subject,
+            RequestStatus.closed,
+        } <= statuses
+        assert audit.verify_chain(session) is None

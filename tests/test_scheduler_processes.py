@@ -53,6 +53,7 @@ def process_env(database_url: str, data_dir: Path, smtp_port: int, **settings: A
         DSR_SMTP_PORT=str(smtp_port),
         DSR_MAIL_FROM="dsr@dsr.test",
         DSR_MAIL_PRIVACY_TEAM="privacy-team@dsr.test",
+        DSR_MAIL_DEV_MAILBOX="false",
         DSR_PROFILE="default",
         # Daily jobs may run at any hour, and every job runs every second.
         DSR_SCHEDULER_DAILY_HOUR="0",
