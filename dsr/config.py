@@ -137,6 +137,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("retention.closed_request_years", 3, int),
     Setting("exports.link_days", 14, int),
     Setting("erasure.grace_hours", 24, int),
+    Setting("erasure.batch_size", 500, int),
+    Setting("portability.timeout_seconds", 20.0, float),
+    Setting("portability.ca_file", "", str),
+    Setting("portability.allow_private_addresses", False, bool),
     Setting("staff.invite_hours", 72, int),
     Setting("staff.page_size", 50, int),
 )
@@ -286,6 +290,7 @@ def validate(config: Mapping[str, Any]) -> None:
         "EXPORTS_LINK_DAYS",
         "LOGIN_MAX_FAILURES",
         "STAFF_PAGE_SIZE",
+        "ERASURE_BATCH_SIZE",
     ):
         _check(config[key] >= 1, f"{key.lower()} must be at least 1")
     try:
