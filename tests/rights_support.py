@@ -100,6 +100,8 @@ def actions(session: Any, request: Request) -> list[str]:
     return [
         e.action
         for e in session.exec(
-            select(AuditEvent).where(AuditEvent.request_id == request.id).order_by(col(AuditEvent.seq))
+            select(AuditEvent)
+            .where(AuditEvent.request_id == request.id)
+            .order_by(col(AuditEvent.seq))
         )
     ]

@@ -13,11 +13,23 @@ from flask import Flask
 from dsr.models import Right
 from dsr.rights.access import Access
 from dsr.rights.base import RightHandler
+from dsr.rights.consent import ConsentHandler
 from dsr.rights.erasure import ErasureHandler
+from dsr.rights.objection import ObjectionHandler
+from dsr.rights.portability import Portability
+from dsr.rights.rectification import RectificationHandler
+from dsr.rights.restriction import RestrictionHandler
+from dsr.rights.review import ReviewHandler
 
 RIGHTS: dict[Right, type[RightHandler]] = {
     Right.access: Access,
+    Right.portability: Portability,
+    Right.rectification: RectificationHandler,
     Right.erasure: ErasureHandler,
+    Right.restriction: RestrictionHandler,
+    Right.objection: ObjectionHandler,
+    Right.consent_withdrawal: ConsentHandler,
+    Right.human_review: ReviewHandler,
 }
 
 

@@ -298,7 +298,9 @@ def redact(
     """Leave a field (or, with ``column`` None, a whole record) out of the answer, with a reason."""
     reason = (reason or "").strip()
     if not reason:
-        raise WorkflowError(_l("Say why this is redacted: whose rights or which secret it protects."))
+        raise WorkflowError(
+            _l("Say why this is redacted: whose rights or which secret it protects.")
+        )
     try:
         content = plan.table(source, table)
     except KeyError:

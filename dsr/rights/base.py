@@ -195,9 +195,7 @@ class Located:
         return found
 
 
-def locate_subject(
-    request: Request, env: Environment, chosen: Sequence[str] = ()
-) -> Located:
+def locate_subject(request: Request, env: Environment, chosen: Sequence[str] = ()) -> Located:
     """Locate the request's subject with its verified identities, narrowed to ``chosen``."""
     identities = identities_for_request(request)
     if identities.verified:
@@ -285,9 +283,7 @@ class Header:
         if self.selection.needs_choice:
             found.append(
                 str(
-                    _l(
-                        "The identities match more than one person: choose whose records these are."
-                    )
+                    _l("The identities match more than one person: choose whose records these are.")
                 )
             )
         if self.problems:

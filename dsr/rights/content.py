@@ -135,9 +135,7 @@ class AnswerTable:
                         hidden = self.content.redacted_fields.get(key_text(raw), [])
                         yield {
                             "key": list(raw),
-                            "values": {
-                                n: None if n in hidden else plain(row[n]) for n in names
-                            },
+                            "values": {n: None if n in hidden else plain(row[n]) for n in names},
                             "redacted": list(hidden),
                         }
         except SQLAlchemyError as exc:

@@ -74,9 +74,7 @@ def _controller(profile: Profile) -> dict[str, Any]:
         "phone": c.phone,
         "website": c.website,
         "policy_url": c.policy_url,
-        "dpo": {"name": c.dpo.name, "email": c.dpo.email, "phone": c.dpo.phone}
-        if c.dpo
-        else None,
+        "dpo": {"name": c.dpo.name, "email": c.dpo.email, "phone": c.dpo.phone} if c.dpo else None,
     }
 
 
@@ -107,7 +105,11 @@ def information(
         rights.append(Right.human_review)
     with force_locale(language):
         right_texts = [
-            {"right": right.value, "article": RIGHT_TEXTS[right][0], "text": str(RIGHT_TEXTS[right][1])}
+            {
+                "right": right.value,
+                "article": RIGHT_TEXTS[right][0],
+                "text": str(RIGHT_TEXTS[right][1]),
+            }
             for right in rights
         ]
     return {

@@ -218,7 +218,7 @@ def update_outcome(
     if row.state != PlanState.executed or row.outcome is None:
         raise WorkflowError(_l("The plan has not been executed yet."))
     handler = handler_for(row.right)
-    outcome = handler.load_outcome(row.outcome)  # type: ignore[attr-defined]
+    outcome = handler.load_outcome(row.outcome)
     result = edit(outcome)
     row.outcome = outcome.as_dict()
     row.updated_at = now
@@ -351,7 +351,7 @@ def execute(
     request = _request(session, row)
     handler = handler_for(row.right)
     if row.state == PlanState.executed and row.outcome is not None:
-        return handler.load_outcome(row.outcome)  # type: ignore[attr-defined]
+        return handler.load_outcome(row.outcome)
     workflow.require_open(request)
     check_identity(request)
     if row.state == PlanState.draft:
