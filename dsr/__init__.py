@@ -51,6 +51,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         dashboard,
         found,
         health,
+        plan,
         public,
         queue,
         staff,
@@ -58,8 +59,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     auth.init_app(app)
     context.init_app(app)
-    for module in (public, staff, queue, casework, found, dashboard, admin, health):
+    for module in (public, staff, queue, casework, found, plan, dashboard, admin, health):
         app.register_blueprint(module.bp)
+
+    from dsr import rights
+
+    rights.init_app(app)
 
     from dsr.cli import register
 

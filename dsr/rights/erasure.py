@@ -371,7 +371,7 @@ def include_table(plan: ErasurePlan, *, source: str, table: str) -> None:
         raise WorkflowError(_l("That table is not in the plan.")) from None
 
 
-def _excluded(data: Mapping[str, Any] | None) -> dict[tuple[str, str], str]:
+def exclusions(data: Mapping[str, Any] | None) -> dict[tuple[str, str], str]:
     if not data:
         return {}
     return {
@@ -442,7 +442,7 @@ def _start(run: Run, request: Request, plan: ErasurePlan) -> dict[str, Any]:
         raise WorkflowError(
             _l("Some sources could not be searched; nothing has been erased. Try again later.")
         )
-    tables = decide(run.env, located, local_today(run.env, run.now), _excluded(plan.as_dict()))
+    tables = decide(run.env, located, local_today(run.env, run.now), exclusions(plan.as_dict()))
     planned = {(t.source, t.table, key_text(r.key)) for t in plan.tables for r in t.records}
     current = {(t.source, t.table, key_text(r.key)) for t in tables for r in t.records}
     execution = {
@@ -631,7 +631,7 @@ class ErasureHandler(RightHandler):
             data_to_erase=details.get("data_to_erase"),
             today=today,
             grace_hours=int(env.config["ERASURE_GRACE_HOURS"]),
-            tables=decide(env, located, today, _excluded(previous)),
+            tables=decide(env, located, today, exclusions(previous)),
         )
 
     @classmethod

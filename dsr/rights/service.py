@@ -172,12 +172,13 @@ def revise(
     *,
     actor: Actor,
     edit: Callable[[Any], Any],
-    action: str,
+    action: str | None,
     payload: Mapping[str, Any] | None = None,
     reason: str | None = None,
     now: datetime | None = None,
 ) -> Any:
-    """Apply one handler decision to a draft plan and log it; returns what ``edit`` returns."""
+    """Apply one handler decision to a draft plan and log it as ``action``; returns what
+    ``edit`` returns. ``action`` None: ``edit`` logs what it does itself."""
     now = now or utcnow()
     request = _request(session, row)
     workflow.require_open(request)
@@ -189,15 +190,16 @@ def revise(
     row.plan_sha256 = digest(row.plan)
     row.updated_at = now
     session.add(row)
-    audit.record(
-        session,
-        action,
-        actor,
-        request=request,
-        reason=reason,
-        payload={"plan": row.number, **(payload or {})},
-        at=now,
-    )
+    if action is not None:
+        audit.record(
+            session,
+            action,
+            actor,
+            request=request,
+            reason=reason,
+            payload={"plan": row.number, **(payload or {})},
+            at=now,
+        )
     return result
 
 
@@ -207,7 +209,7 @@ def update_outcome(
     *,
     actor: Actor,
     edit: Callable[[Any], Any],
-    action: str,
+    action: str | None,
     payload: Mapping[str, Any] | None = None,
     reason: str | None = None,
     public: bool = False,
@@ -223,16 +225,17 @@ def update_outcome(
     row.outcome = outcome.as_dict()
     row.updated_at = now
     session.add(row)
-    audit.record(
-        session,
-        action,
-        actor,
-        request=_request(session, row),
-        reason=reason,
-        payload={"plan": row.number, **(payload or {})},
-        public=public,
-        at=now,
-    )
+    if action is not None:
+        audit.record(
+            session,
+            action,
+            actor,
+            request=_request(session, row),
+            reason=reason,
+            payload={"plan": row.number, **(payload or {})},
+            public=public,
+            at=now,
+        )
     return result
 
 
