@@ -14,7 +14,7 @@ import csv
 import io
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -97,7 +97,7 @@ def suppress(
 
 
 def count(session: Session) -> int:
-    return len(session.scalars(select(col(SuppressionEntry.id))).all())
+    return int(session.scalar(select(func.count()).select_from(SuppressionEntry)) or 0)
 
 
 def export_csv(session: Session, *, actor: Actor, now: datetime | None = None) -> str:

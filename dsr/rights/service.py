@@ -378,20 +378,25 @@ def execute(
         raise WorkflowError(_l("Another process is running this plan right now."))
     if handler.creates_tasks:
         create_manual_tasks(session, request, env.profile, actor=actor)
-    if row.state != PlanState.executing:
-        row.state = PlanState.executing
-        row.started_at = row.started_at or now
-        row.error = None
-        row.updated_at = now
-        session.add(row)
-        audit.record(
-            session,
-            "plan.started" if row.execution is None else "plan.resumed",
-            actor,
-            request=request,
-            payload={"plan": row.number, "plan_sha256": row.plan_sha256},
-            at=now,
-        )
+    # A plan found running was interrupted (its claim ran out): this run takes it over.
+    resumed = row.state != PlanState.approved
+    row.state = PlanState.executing
+    row.started_at = row.started_at or now
+    row.error = None
+    row.updated_at = now
+    session.add(row)
+    audit.record(
+        session,
+        "plan.resumed" if resumed else "plan.started",
+        actor,
+        request=request,
+        payload={
+            "plan": row.number,
+            "plan_sha256": row.plan_sha256,
+            "cursor": (row.execution or {}).get("cursor"),
+        },
+        at=now,
+    )
     run = Run(session, row, actor, env, now)
     outcome = handler.execute(session, request, plan, run=run)
     row.outcome = outcome.as_dict()
