@@ -1,7 +1,8 @@
 """Withdrawal of consent (Art. 7(3)), per consent-based purpose of the profile.
 
 The handler picks which of the profile's consent purposes the subject withdrew (their words
-are on the plan). Executing stops those purposes: the consent columns the data map names
+are on the plan); direct marketing is among them whatever its stated basis, since it stops
+on request in any case (Art. 21(3)). Executing stops those purposes: the consent columns the data map names
 for them are cleared, a purpose that is direct marketing also puts the address on the
 suppression list, and the recipients' "stop" tasks are made. Withdrawal is not retroactive.
 
@@ -233,7 +234,13 @@ class ConsentHandler(RightHandler):
     ) -> ConsentPlan:
         env = env or Environment.current()
         located = locate_subject(request, env, chosen)
-        consent_keys = [k for k, p in env.profile.purposes.items() if p.basis is LegalBasis.consent]
+        # Consent purposes, and direct marketing whatever basis the controller gives it: a
+        # subject who takes back their "consent" to marketing must not get it any more.
+        consent_keys = [
+            k
+            for k, p in env.profile.purposes.items()
+            if p.basis is LegalBasis.consent or p.direct_marketing
+        ]
         before = {p["key"] for p in (previous or {}).get("purposes", []) if p.get("selected")}
         declined = {
             (t["source"], t["table"]): t["declined"]

@@ -157,6 +157,11 @@ def coerce(column: Column[Any], value: Any) -> Any:
     if value is None:
         return None
     kind = python_type(column)
+    if kind is str:
+        length = getattr(column.type, "length", None)
+        if length is not None and len(str(value)) > length:
+            raise ValueError(f"longer than {length} characters")
+        return str(value)
     if kind is None or isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
         return value
     text = str(value).strip()
@@ -180,11 +185,6 @@ def coerce(column: Column[Any], value: Any) -> Any:
         return datetime.fromisoformat(text)
     if kind is date:
         return date.fromisoformat(text[:10])
-    if kind is str:
-        length = getattr(column.type, "length", None)
-        if length is not None and len(text) > length:
-            raise ValueError(f"longer than {length} characters")
-        return str(value)
     return value
 
 
