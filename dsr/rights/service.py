@@ -166,6 +166,13 @@ def load(row: RequestPlan) -> Any:
     return handler_for(row.right).load(row.plan)
 
 
+def load_outcome(row: RequestPlan) -> Any:
+    """The stored outcome as its right's dataclass (None before execution)."""
+    if row.outcome is None:
+        return None
+    return handler_for(row.right).load_outcome(row.outcome)
+
+
 def revise(
     session: Session,
     row: RequestPlan,
