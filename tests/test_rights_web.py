@@ -57,12 +57,12 @@ def test_a_handler_plans_redacts_approves_and_executes_an_access_request(
     assert "Open the plan" in client.get(f"/staff/requests/{request.reference}?lang=en").get_data(
         as_text=True
     )
-    client.submit(f"/staff/requests/{request.reference}/plan/make", {})
+    client.submit(f"/staff/requests/{request.reference}/plan/make?lang=en", {})
     html = page(client, request)
     assert "What the answer contains" in html and "Orders" in html
     assert "Wrong size" in html  # the values, to decide on redactions
     client.submit(
-        f"/staff/requests/{request.reference}/plan/redact",
+        f"/staff/requests/{request.reference}/plan/redact?lang=en",
         {
             "table": "shop|messages",
             "key": json.dumps([2]),
@@ -71,8 +71,8 @@ def test_a_handler_plans_redacts_approves_and_executes_an_access_request(
         },
     )
     assert "Staff member&#39;s name" in page(client, request)
-    client.submit(f"/staff/requests/{request.reference}/plan/approve", {})
-    client.submit(f"/staff/requests/{request.reference}/plan/execute", {})
+    client.submit(f"/staff/requests/{request.reference}/plan/approve?lang=en", {})
+    client.submit(f"/staff/requests/{request.reference}/plan/execute?lang=en", {})
     db.expire_all()
     row = service.live_plan(db, request)
     assert row.state == PlanState.executed
@@ -87,12 +87,12 @@ def test_a_refusal_is_shown_and_nothing_is_stored(shop, db, client, login_as):
     login_as("handler")
     request = subject_request(db, Right.access)
     db.commit()
-    response = client.submit(f"/staff/requests/{request.reference}/plan/approve", {})
+    response = client.submit(f"/staff/requests/{request.reference}/plan/approve?lang=en", {})
     assert response.status_code == 302
     assert "Make a plan first" in page(client, request)
-    client.submit(f"/staff/requests/{request.reference}/plan/make", {})
+    client.submit(f"/staff/requests/{request.reference}/plan/make?lang=en", {})
     client.submit(
-        f"/staff/requests/{request.reference}/plan/redact",
+        f"/staff/requests/{request.reference}/plan/redact?lang=en",
         {"table": "shop|messages", "key": "[1]", "column": "", "reason": ""},
     )
     html = page(client, request)
@@ -100,7 +100,8 @@ def test_a_refusal_is_shown_and_nothing_is_stored(shop, db, client, login_as):
     db.expire_all()
     assert service.live_plan(db, request).plan["redactions"] == []
     assert (
-        client.submit(f"/staff/requests/{request.reference}/plan/nonsense", {}).status_code == 404
+        client.submit(f"/staff/requests/{request.reference}/plan/nonsense?lang=en", {}).status_code
+        == 404
     )
 
 
@@ -108,16 +109,16 @@ def test_an_erasure_can_be_cancelled_in_its_grace_period(shop, db, client, login
     login_as("handler")
     request = subject_request(db, Right.erasure)
     db.commit()
-    client.submit(f"/staff/requests/{request.reference}/plan/make", {})
+    client.submit(f"/staff/requests/{request.reference}/plan/make?lang=en", {})
     html = page(client, request)
     assert "keep by law" in html and "until 2032-12-31" in html
-    client.submit(f"/staff/requests/{request.reference}/plan/approve", {})
+    client.submit(f"/staff/requests/{request.reference}/plan/approve?lang=en", {})
     html = page(client, request)
     assert "Grace period until" in html and "Execute the plan" not in html
-    client.submit(f"/staff/requests/{request.reference}/plan/execute", {})
+    client.submit(f"/staff/requests/{request.reference}/plan/execute?lang=en", {})
     assert "grace period" in page(client, request)
     client.submit(
-        f"/staff/requests/{request.reference}/plan/cancel",
+        f"/staff/requests/{request.reference}/plan/cancel?lang=en",
         {"reason": "Sent by mistake, says the subject"},
     )
     db.expire_all()
@@ -134,9 +135,9 @@ def test_rectification_shows_the_proposal_next_to_the_current_value(shop, db, cl
         details={"data_to_correct": "Phone", "correct_values": "070-999 88 77"},
     )
     db.commit()
-    client.submit(f"/staff/requests/{request.reference}/plan/make", {})
+    client.submit(f"/staff/requests/{request.reference}/plan/make?lang=en", {})
     client.submit(
-        f"/staff/requests/{request.reference}/plan/correction",
+        f"/staff/requests/{request.reference}/plan/correction?lang=en",
         {"column": "shop|customers|phone", "key": "", "proposed": "070-999 88 77"},
     )
     html = page(client, request)
