@@ -278,3 +278,82 @@ def test_restriction_marks_rows_or_makes_a_task_and_lifting_needs_notice_first(s
     assert lift_task.status == TaskStatus.open
     with pytest.raises(WorkflowError, match="already been lifted"):
         steps.lift_restriction(db, row, actor=HANDLER)
+
+
+def test_a_failure_in_one_source_keeps_the_record_of_another_and_resumes(
+    app, db, backend, databases, tmp_path, frozen_time
+):
+    import dataclasses
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    from dsr.models import PlanState
+
+    frozen_time(NOW)
+    first, second = (source_url(backend, databases, tmp_path, name) for name in ("a", "b"))
+    build_shop(first)
+    build_shop(second)
+    base = shop_profile(first)
+    (shop_source,) = base.sources
+    profile = dataclasses.replace(
+        base,
+        sources=(
+            shop_source,
+            dataclasses.replace(shop_source, name="backup", url=second, label="Backup"),
+        ),
+    )
+
+    def rename(old, new):
+        engine = create_engine(second, poolclass=NullPool)
+        with engine.begin() as conn:
+            conn.execute(text(f"ALTER TABLE {old} RENAME TO {new}"))
+        engine.dispose()
+
+    with profile_in(app, profile):
+        request = subject_request(db, Right.rectification, details=WORDS)
+        row = service.make_plan(db, request, actor=HANDLER)
+        for source in ("shop", "backup"):
+            steps.add_correction(
+                db,
+                row,
+                actor=HANDLER,
+                source=source,
+                table="customers",
+                column="phone",
+                key=[1],
+                proposed="070-999 88 77",
+            )
+        for item in (1, 2):
+            steps.decide_correction(
+                db,
+                row,
+                actor=HANDLER,
+                correction_id=item,
+                decision="accepted",
+                value=None,
+                reason="",
+            )
+        service.approve(db, row, actor=HANDLER)
+        db.commit()
+        rename("customers", "customers_gone")  # the backup system breaks before the run
+        with pytest.raises(WorkflowError, match="Backup could not be changed"):
+            service.execute(db, row, actor=HANDLER)
+        db.expire_all()
+        assert row.state == PlanState.failed and "Backup" in row.error
+        # The first source's change stands, and so does its record.
+        assert rows(profile, "shop", "SELECT phone FROM customers WHERE id = 1") == [
+            ("070-999 88 77",)
+        ]
+        events = actions(db, request)
+        assert events.count("rectification.applied") == 1 and events[-1] == "plan.failed"
+        rename("customers_gone", "customers")
+        outcome = service.execute(db, row, actor=HANDLER).as_dict()
+        assert {(a["source"], a["changed"], a["already"]) for a in outcome["applied"]} == {
+            ("shop", 0, 1),
+            ("backup", 1, 0),
+        }
+        assert "plan.resumed" in actions(db, request)
+        assert rows(profile, "backup", "SELECT phone FROM customers WHERE id = 1") == [
+            ("070-999 88 77",)
+        ]

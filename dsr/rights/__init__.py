@@ -14,7 +14,7 @@ from dsr.models import Right
 from dsr.rights.access import Access
 from dsr.rights.base import RightHandler
 from dsr.rights.consent import ConsentHandler
-from dsr.rights.erasure import ErasureHandler
+from dsr.rights.erasure import ErasureHandler, run_due_erasures, run_erasure_followups
 from dsr.rights.objection import ObjectionHandler
 from dsr.rights.portability import Portability
 from dsr.rights.rectification import RectificationHandler
@@ -31,6 +31,15 @@ RIGHTS: dict[Right, type[RightHandler]] = {
     Right.consent_withdrawal: ConsentHandler,
     Right.human_review: ReviewHandler,
 }
+
+#: Timed work of the rights, for ``dsr.scheduler``: (id, job, trigger, seconds). Both jobs
+#: commit per unit of work (an erasure batch, a follow-up), see ``dsr.rights.erasure``.
+JOBS = (
+    # Approved erasures whose grace period is over, and runs a crash interrupted.
+    ("erasures", run_due_erasures, "interval", 60),
+    # Records kept by law, erased on the day after their end date.
+    ("erasure_followups", run_erasure_followups, "daily", 0),
+)
 
 
 def init_app(app: Flask) -> None:

@@ -306,6 +306,17 @@ class Run:
     env: Environment
     now: datetime
 
+    def commit(self) -> None:
+        """Commit after a source has been changed and the change logged.
+
+        A run that changes several sources does so in one transaction per source; once a
+        source has committed, the record of it must be durable too, or a failure in the
+        next source would roll back the log of a change that stands.
+        """
+        self.row.updated_at = utcnow()
+        self.session.add(self.row)
+        self.session.commit()
+
     def checkpoint(self, execution: Mapping[str, Any]) -> None:
         """Commit progress so that a crashed run resumes after it.
 
@@ -329,6 +340,8 @@ class RightHandler:
     resumable: ClassVar[bool] = False
     #: Running creates the right's manual tasks from the profile (``dsr.sources.manual``).
     creates_tasks: ClassVar[bool] = True
+    #: Running changes the controller's databases (and commits after each, see Run.commit).
+    writes_sources: ClassVar[bool] = False
 
     @classmethod
     def plan(

@@ -14,7 +14,7 @@ for a table with a reason. Tables retained by law are never erased here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,6 +37,7 @@ from dsr.rights.base import (
 )
 from dsr.rights.objection import (
     clear_marketing,
+    cleared_in,
     marketing_targets,
     purpose_entry,
     stop_direct_marketing,
@@ -178,16 +179,21 @@ def decline_erasure(plan: ConsentPlan, *, source: str, table: str, reason: str) 
     raise WorkflowError(_l("That table is not in the plan."))
 
 
-def _erase(env: Environment, entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _erase(
+    env: Environment,
+    entries: Sequence[Mapping[str, Any]],
+    after_source: Callable[[str, list[dict[str, Any]]], None] | None = None,
+) -> list[dict[str, Any]]:
     """Erase offered tables by their own rule, children before parents, one transaction
-    per source."""
-    done = []
+    per source; ``after_source(name, counts)`` runs once each source has committed."""
+    done: list[dict[str, Any]] = []
     grouped: dict[str, list[Mapping[str, Any]]] = {}
     for entry in entries:
         grouped.setdefault(entry["source"], []).append(entry)
     for source_name, group in grouped.items():
         source = env.profile.source(source_name)
         order = {t.name: i for i, t in enumerate(source.tables)}
+        before = len(done)
         try:
             with SourceSession(source, env.data_dir) as writer:
                 for entry in sorted(group, key=lambda e: -order.get(e["table"], 0)):
@@ -216,11 +222,14 @@ def _erase(env: Environment, entries: Sequence[Mapping[str, Any]]) -> list[dict[
                     problem=str(exc),
                 )
             ) from None
+        if after_source is not None:
+            after_source(source_name, done[before:])
     return done
 
 
 class ConsentHandler(RightHandler):
     right = Right.consent_withdrawal
+    writes_sources = True
 
     @classmethod
     def plan(
@@ -311,6 +320,7 @@ class ConsentHandler(RightHandler):
                 actor=run.actor,
                 reason=SuppressionReason.consent_withdrawal,
                 now=run.now,
+                commit=run.commit,
             )
             suppressed = stopped["suppressed"]
         erasing = {(t["source"], t["table"]) for t in to_erase}
@@ -319,8 +329,29 @@ class ConsentHandler(RightHandler):
             for c in marketing_targets(located, chosen)
             if (c["source"], c["table"]) not in erasing
         ]
-        cleared = clear_marketing(run.env, columns)
-        erased = _erase(run.env, to_erase)
+        cleared = clear_marketing(
+            run.env, columns, cleared_in(session, request, run.actor, run.now, run.commit)
+        )
+
+        def erased_in(source_name: str, counts: list[dict[str, Any]]) -> None:
+            audit.record(
+                session,
+                "consent.erased",
+                run.actor,
+                request=request,
+                reason="Art. 17(1)(b)",
+                payload={
+                    "source": source_name,
+                    "tables": [
+                        {"table": c["table"], "action": c["action"], "changed": c["changed"]}
+                        for c in counts
+                    ],
+                },
+                at=run.now,
+            )
+            run.commit()
+
+        erased = _erase(run.env, to_erase, erased_in)
         audit.record(
             session,
             "consent.withdrawn",

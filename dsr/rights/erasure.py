@@ -610,6 +610,7 @@ class ErasureHandler(RightHandler):
     right = Right.erasure
     grace_period = True
     resumable = True
+    writes_sources = True
 
     @classmethod
     def plan(

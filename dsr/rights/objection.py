@@ -15,7 +15,7 @@ and the restriction stays.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -106,14 +106,22 @@ def purpose_targets(located: Located, purposes: set[str]) -> list[dict[str, Any]
     return found
 
 
-def clear_marketing(env: Environment, entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Clear the marketing consent of the subject's records, one transaction per source."""
-    done = []
+def clear_marketing(
+    env: Environment,
+    entries: Sequence[Mapping[str, Any]],
+    after_source: Callable[[str, list[dict[str, Any]]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Clear the marketing consent of the subject's records, one transaction per source.
+
+    ``after_source(name, counts)`` runs once each source has committed.
+    """
+    done: list[dict[str, Any]] = []
     grouped: dict[str, list[Mapping[str, Any]]] = {}
     for entry in entries:
         grouped.setdefault(entry["source"], []).append(entry)
     for source_name, group in grouped.items():
         source = env.profile.source(source_name)
+        before = len(done)
         try:
             with SourceSession(source, env.data_dir) as writer:
                 for entry in group:
@@ -142,7 +150,36 @@ def clear_marketing(env: Environment, entries: Sequence[Mapping[str, Any]]) -> l
                     problem=str(exc),
                 )
             ) from None
+        if after_source is not None:
+            after_source(source_name, done[before:])
     return done
+
+
+def cleared_in(
+    session: Session,
+    request: Request,
+    actor: Actor,
+    now: datetime,
+    commit: Callable[[], None] | None,
+) -> Callable[[str, list[dict[str, Any]]], None]:
+    """Log each source's cleared consents once it has committed (and commit the log)."""
+
+    def record(source_name: str, counts: list[dict[str, Any]]) -> None:
+        audit.record(
+            session,
+            "marketing.cleared",
+            actor,
+            request=request,
+            payload={
+                "source": source_name,
+                "tables": [{"table": c["table"], "changed": c["changed"]} for c in counts],
+            },
+            at=now,
+        )
+        if commit is not None:
+            commit()
+
+    return record
 
 
 def stop_task(session: Session, request: Request, description: str, text: str) -> ManualTask:
@@ -183,6 +220,7 @@ def stop_direct_marketing(
     actor: Actor,
     reason: SuppressionReason,
     now: datetime,
+    commit: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Suppression list, consent columns cleared; returns what was done."""
     suppressed = False
@@ -191,7 +229,11 @@ def stop_direct_marketing(
             session, request.subject_email, reason=reason, actor=actor, request=request, now=now
         )
         suppressed = True
-    cleared = clear_marketing(env, marketing_targets(located, purposes))
+    cleared = clear_marketing(
+        env,
+        marketing_targets(located, purposes),
+        cleared_in(session, request, actor, now, commit),
+    )
     audit.record(
         session,
         "marketing.stopped",
@@ -349,6 +391,7 @@ def decide_purpose(
 
 class ObjectionHandler(RightHandler):
     right = Right.objection
+    writes_sources = True
 
     @classmethod
     def plan(
@@ -425,6 +468,7 @@ class ObjectionHandler(RightHandler):
                 actor=run.actor,
                 reason=SuppressionReason.objection,
                 now=run.now,
+                commit=run.commit,
             )
             suppressed, cleared = stopped["suppressed"], stopped["cleared"]
         else:
@@ -436,6 +480,7 @@ class ObjectionHandler(RightHandler):
                 actor=run.actor,
                 now=run.now,
                 why="Art. 18(1)(d): objection pending",
+                commit=run.commit,
             )
         return ObjectionOutcome(
             reference=request.reference,

@@ -319,6 +319,7 @@ def current_values(
 
 class RectificationHandler(RightHandler):
     right = Right.rectification
+    writes_sources = True
 
     @classmethod
     def plan(
@@ -434,6 +435,7 @@ class RectificationHandler(RightHandler):
                 },
                 at=run.now,
             )
+            run.commit()
             applied.extend(done)
         return RectificationOutcome(
             reference=request.reference,

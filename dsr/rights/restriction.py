@@ -77,13 +77,25 @@ def _mark(column: str, value: Any) -> Callable[[Any, Mapping[str, Any]], dict[st
     return intended
 
 
+AfterSource = Callable[[str, list[dict[str, Any]]], None]
+
+
 def write_marks(
-    env: Environment, entries: Sequence[Mapping[str, Any]], now: datetime, *, lift: bool = False
+    env: Environment,
+    entries: Sequence[Mapping[str, Any]],
+    now: datetime,
+    *,
+    lift: bool = False,
+    after_source: AfterSource | None = None,
 ) -> list[dict[str, Any]]:
-    """Set (or clear) the restriction columns, one transaction per source; counts per table."""
-    done = []
+    """Set (or clear) the restriction columns, one transaction per source; counts per table.
+
+    ``after_source(name, counts)`` runs once each source has committed.
+    """
+    done: list[dict[str, Any]] = []
     for source_name, group in _by_source([e for e in entries if e.get("column")]).items():
         source = env.profile.source(source_name)
+        before = len(done)
         try:
             with SourceSession(source, env.data_dir) as writer:
                 for entry in group:
@@ -115,6 +127,8 @@ def write_marks(
                     problem=str(exc),
                 )
             ) from None
+        if after_source is not None:
+            after_source(source_name, done[before:])
     return done
 
 
@@ -224,10 +238,34 @@ def restrict(
     actor: Actor,
     now: datetime,
     why: str,
+    commit: Callable[[], None] | None = None,
 ) -> Restricted:
-    """Restrict the records of ``entries`` and log it; returns what was done."""
+    """Restrict the records of ``entries`` and log it; returns what was done.
+
+    ``commit`` (a plan's run) makes each source's change and its record durable together.
+    """
     chosen = [dict(e) for e in entries if e.get("included", True)]
-    marked = write_marks(env, chosen, now)
+
+    def marked_in(source_name: str, counts: list[dict[str, Any]]) -> None:
+        audit.record(
+            session,
+            "restriction.marked",
+            actor,
+            request=request,
+            reason=why,
+            payload={
+                "source": source_name,
+                "tables": [
+                    {"table": c["table"], "changed": c["changed"], "already": c["already"]}
+                    for c in counts
+                ],
+            },
+            at=now,
+        )
+        if commit is not None:
+            commit()
+
+    marked = write_marks(env, chosen, now, after_source=marked_in)
     by_hand = by_hand_tasks(session, request, chosen)
     audit.record(
         session,
@@ -399,6 +437,7 @@ def set_included(plan: RestrictionPlan, *, source: str, table: str, included: bo
 
 class RestrictionHandler(RightHandler):
     right = Right.restriction
+    writes_sources = True
 
     @classmethod
     def plan(
@@ -459,6 +498,7 @@ class RestrictionHandler(RightHandler):
             actor=run.actor,
             now=run.now,
             why=f"Art. 18(1): {plan.grounds or '-'}",
+            commit=run.commit,
         )
         return RestrictionOutcome(
             reference=request.reference,

@@ -405,7 +405,12 @@ def execute(
         at=now,
     )
     run = Run(session, row, actor, env, now)
-    outcome = handler.execute(session, request, plan, run=run)
+    try:
+        outcome = handler.execute(session, request, plan, run=run)
+    except WorkflowError as exc:
+        if handler.writes_sources and not handler.resumable:
+            _failed(session, row, request, actor, str(exc), now)
+        raise
     row.outcome = outcome.as_dict()
     row.state = PlanState.executed
     row.executed_at = now
@@ -434,6 +439,35 @@ def execute(
         at=now,
     )
     return outcome
+
+
+def _failed(
+    session: Session, row: RequestPlan, request: Request, actor: Actor, message: str, now: datetime
+) -> None:
+    """Record that a run stopped part-way, and commit it.
+
+    Sources changed before the failure stay changed (each committed on its own, with its
+    audit event); this record says so and lets the handler resume, which changes nothing
+    twice. It is committed here because the caller will roll back the failed rest.
+    """
+    session.rollback()
+    session.refresh(row)
+    row.state = PlanState.failed
+    row.error = message
+    row.claimed_by = None
+    row.claimed_until = None
+    row.updated_at = now
+    session.add(row)
+    audit.record(
+        session,
+        "plan.failed",
+        actor,
+        request=request,
+        reason=message,
+        payload={"plan": row.number},
+        at=now,
+    )
+    session.commit()
 
 
 def executed_plan(session: Session, request: Request) -> RequestPlan | None:
