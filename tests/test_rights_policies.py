@@ -13,6 +13,7 @@ import pytest
 from sqlmodel import select
 
 from dsr import suppression
+from dsr.audit import AuditEvent
 from dsr.models import ManualTask, PlanState, Request, RequestStatus, Right, TaskStatus
 from dsr.rights import service
 from dsr.rights.base import Environment
@@ -131,6 +132,13 @@ def test_every_promised_right_works_end_to_end(
             row = live(db, request)
             assert row.state == PlanState.executed, (right, row.error)
             check(right, row, profile, db, tmp_path)
+            # Running it again changes nothing and gives the same outcome.
+            before = json.dumps(row.outcome, sort_keys=True)
+            events = len(db.exec(select(AuditEvent)).all())
+            again = client.submit(f"/staff/requests/{request.reference}/plan/execute", {})
+            assert again.status_code == 302
+            assert json.dumps(live(db, request).outcome, sort_keys=True) == before
+            assert len(db.exec(select(AuditEvent)).all()) == events
             finish(client, db, request)
 
 

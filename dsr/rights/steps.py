@@ -28,7 +28,7 @@ from dsr.rights import (
     service,
 )
 from dsr.rights import review as review_module
-from dsr.rights.base import Environment
+from dsr.rights.base import Environment, locate_subject
 from dsr.workflow import WorkflowError
 
 
@@ -142,7 +142,7 @@ def erase_table(
 def _replan_erasure(session: Session, row: RequestPlan, plan: Any, env: Environment) -> None:
     """Exclusions change which rows stay, and so which parents are kept: decide again."""
     request = _request(session, row)
-    located = erasure.locate_subject(request, env, plan.header.selection.chosen)
+    located = locate_subject(request, env, plan.header.selection.chosen)
     plan.tables = erasure.decide(
         env, located, plan.today, erasure.exclusions({"tables": [t.as_dict() for t in plan.tables]})
     )
