@@ -22,7 +22,7 @@ def main(database_url: str, data_dir: str, profile: str, marker: str, freeze_aft
     sys.path.insert(0, str(root))
     from dsr import create_app
     from dsr.db import get_db, utcnow
-    from dsr.rights.erasure import run_due_erasures
+    from dsr.rights.jobs import run_due_erasures
     from tests.conftest import TEST_SECRET
 
     app = create_app(

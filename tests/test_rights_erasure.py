@@ -18,7 +18,7 @@ from dsr.models import (
     TaskKind,
 )
 from dsr.rights import service
-from dsr.rights.erasure import run_due_erasures, run_erasure_followups
+from dsr.rights.jobs import run_due_erasures, run_erasure_followups
 from dsr.workflow import WorkflowError
 from tests.rights_support import (  # noqa: F401 - english is a fixture
     HANDLER,

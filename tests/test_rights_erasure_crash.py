@@ -21,7 +21,7 @@ from dsr.audit import Actor
 from dsr.db import get_db, utcnow
 from dsr.models import AuditEvent, PlanState, RequestPlan, Right
 from dsr.rights import service
-from dsr.rights.erasure import run_due_erasures
+from dsr.rights.jobs import run_due_erasures
 from tests.rights_support import (
     SHOP_PROFILE,
     build_shop,

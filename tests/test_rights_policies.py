@@ -17,7 +17,7 @@ from dsr.audit import AuditEvent
 from dsr.models import ManualTask, PlanState, Request, RequestStatus, Right, TaskStatus
 from dsr.rights import service
 from dsr.rights.base import Environment
-from dsr.rights.erasure import run_due_erasures
+from dsr.rights.jobs import run_due_erasures
 from dsr.sources.identities import Identities
 from dsr.sources.locate import locate
 from tests.rights_support import ASTRID, NOW, demo_profile, profile_in, subject_request

@@ -14,7 +14,8 @@ from dsr.models import Right
 from dsr.rights.access import Access
 from dsr.rights.base import RightHandler
 from dsr.rights.consent import ConsentHandler
-from dsr.rights.erasure import ErasureHandler, run_due_erasures, run_erasure_followups
+from dsr.rights.erasure import ErasureHandler
+from dsr.rights.jobs import run_due_erasures, run_erasure_followups
 from dsr.rights.objection import ObjectionHandler
 from dsr.rights.portability import Portability
 from dsr.rights.rectification import RectificationHandler

@@ -15,24 +15,23 @@ parents) and works through it in batches of ``erasure.batch_size`` rows, each ba
 transaction on its source followed by a committed checkpoint and an audit event in the
 service's database. A crash between the two is harmless: the re-run finds the batch's rows
 already gone (or already anonymized), changes nothing more and logs that. Retained records
-become follow-ups that :func:`run_erasure_followups` erases on the day after their end date.
+become follow-ups that ``dsr.rights.jobs.run_erasure_followups`` erases on the day after
+their end date.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, update
-from sqlmodel import Session, col
+from sqlalchemy import select
+from sqlmodel import Session
 
 from dsr import audit, deadlines
-from dsr.audit import Actor
 from dsr.models import (
     ErasureFollowup,
     FollowupAction,
@@ -55,8 +54,6 @@ from dsr.rights.sourcewrite import Count, SourceSession, SourceWriteError, key_t
 from dsr.sources.datamap import Erasure, SourceMap, TableMap
 from dsr.sources.results import Record
 from dsr.workflow import WorkflowError
-
-log = logging.getLogger(__name__)
 
 DELETE, ANONYMIZE, RETAIN, KEEP, REFER = "delete", "anonymize", "retain", "keep", "refer"
 #: Actions that leave the row in the source.
@@ -408,7 +405,7 @@ def _work(tables: Sequence[TableErasure], env: Environment) -> list[dict[str, An
     return steps
 
 
-def _apply(env: Environment, step: Mapping[str, Any], keys: Sequence[Any]) -> Count:
+def apply_step(env: Environment, step: Mapping[str, Any], keys: Sequence[Any]) -> Count:
     source = env.profile.source(step["source"])
     mapped = source.table(step["table"])
     with SourceSession(source, env.data_dir) as writer:
@@ -657,7 +654,7 @@ class ErasureHandler(RightHandler):
             step = work[cursor["step"]]
             keys = step["keys"][cursor["offset"] : cursor["offset"] + batch_size]
             try:
-                count = _apply(run.env, step, keys)
+                count = apply_step(run.env, step, keys)
             except (SourceWriteError, KeyError) as exc:
                 message = f"{step['source']}.{step['table']}: {exc}"
                 _fail(run, request, {**execution, "cursor": cursor}, message)
@@ -742,130 +739,3 @@ class ErasureHandler(RightHandler):
     @classmethod
     def summary(cls, data: Mapping[str, Any]) -> dict[str, Any]:
         return {"totals": dict(data.get("totals", {}))}
-
-
-# --- jobs --------------------------------------------------------------------------------------
-
-
-def run_due_erasures(session: Session, now: datetime, config: Mapping[str, Any]) -> int:
-    """Job: run approved erasures whose grace period is over, and resume crashed ones.
-
-    Suggested schedule: every minute. A run commits batch by batch (see the module); a plan
-    that cannot run now (a source down, the request closed) is logged and tried next time.
-    """
-    from dsr.rights import service
-
-    env = Environment.for_job(config)
-    due = session.scalars(
-        select(RequestPlan)
-        .where(
-            RequestPlan.right == Right.erasure,
-            (
-                (col(RequestPlan.state) == PlanState.approved)
-                & (col(RequestPlan.execute_after) <= now)
-            )
-            | (
-                (col(RequestPlan.state) == PlanState.executing)
-                & (
-                    col(RequestPlan.claimed_until).is_(None)
-                    | (col(RequestPlan.claimed_until) < now)
-                )
-            ),
-        )
-        .order_by(col(RequestPlan.execute_after), col(RequestPlan.id))
-    ).all()
-    done = 0
-    for row in due:
-        try:
-            service.execute(
-                session, row, actor=Actor.system("scheduler"), env=env, now=now, owner="scheduler"
-            )
-        except WorkflowError as exc:
-            session.rollback()
-            log.warning("erasure plan %s not run: %s", row.id, exc)
-            continue
-        session.commit()
-        done += 1
-    return done
-
-
-def run_erasure_followups(session: Session, now: datetime, config: Mapping[str, Any]) -> int:
-    """Job: erase kept records on the day after their end date; returns follow-ups done.
-
-    Suggested schedule: daily. Each follow-up changes one table of one source in one
-    transaction and is committed with its audit event at once, for the same reason as an
-    erasure batch: the source's change and its record must not come apart.
-    """
-    env = Environment.for_job(config)
-    today = local_today(env, now)
-    owner = f"followups:{id(session)}"
-    due = session.scalars(
-        select(ErasureFollowup)
-        .where(col(ErasureFollowup.done_at).is_(None), col(ErasureFollowup.due_on) < today)
-        .order_by(
-            col(ErasureFollowup.due_on),
-            col(ErasureFollowup.plan_id),
-            col(ErasureFollowup.position),
-        )
-    ).all()
-    done = 0
-    for followup in due:
-        claimed = session.execute(
-            update(ErasureFollowup)
-            .where(
-                col(ErasureFollowup.id) == followup.id,
-                col(ErasureFollowup.done_at).is_(None),
-                col(ErasureFollowup.claimed_until).is_(None)
-                | (col(ErasureFollowup.claimed_until) < now),
-            )
-            .values(claimed_by=owner, claimed_until=now + timedelta(minutes=10))
-            .execution_options(synchronize_session=False)
-        )
-        if not getattr(claimed, "rowcount", 0):
-            continue
-        session.commit()
-        request = session.get(Request, followup.request_id)
-        step = {
-            "source": followup.source,
-            "table": followup.table_name,
-            "action": followup.action.value,
-        }
-        try:
-            count = _apply(env, step, followup.keys)
-        except (SourceWriteError, KeyError) as exc:
-            audit.record(
-                session,
-                "erasure.followup_failed",
-                Actor.system("scheduler"),
-                request=request,
-                reason=f"{followup.source}.{followup.table_name}: {exc}",
-                payload={"followup": followup.id},
-                at=now,
-            )
-            followup.claimed_until = None
-            session.add(followup)
-            session.commit()
-            continue
-        followup.done_at = now
-        followup.outcome = count.as_dict()
-        followup.claimed_until = None
-        session.add(followup)
-        audit.record(
-            session,
-            "erasure.followup",
-            Actor.system("scheduler"),
-            request=request,
-            payload={
-                "followup": followup.id,
-                "source": followup.source,
-                "table": followup.table_name,
-                "action": followup.action.value,
-                "due_on": followup.due_on.isoformat(),
-                "basis": followup.basis,
-                **count.as_dict(),
-            },
-            at=now,
-        )
-        session.commit()
-        done += 1
-    return done
