@@ -59,6 +59,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         found,
         health,
         outbox,
+        plan,
         public,
         queue,
         staff,
@@ -76,6 +77,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         queue,
         casework,
         found,
+        plan,
         dashboard,
         admin,
         outbox,
@@ -87,6 +89,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     # own: there is no cookie to ride on, so no cross-site request to forge.
     csrf.exempt(api.bp)
     app.register_blueprint(api.bp)
+
+    from dsr import rights
+
+    rights.init_app(app)
 
     from dsr.cli import register
 

@@ -303,3 +303,43 @@ def list_api_tokens() -> None:
                 f"{row.name}\t{row.prefix}…\tcreated {row.created_at:%Y-%m-%d}\t"
                 f"last filed {used}\t{state}"
             )
+
+
+@dsr_cli.command("suppression-export")
+@click.argument("output", type=click.Path(dir_okay=False, allow_dash=True), default="-")
+def suppression_export(output: str) -> None:
+    """Write the suppression list (keyed hashes of addresses) as CSV, for marketing tools."""
+    from dsr import suppression
+
+    with get_db().transaction() as session:
+        text = suppression.export_csv(session, actor=Actor.system("cli"))
+    if output == "-":
+        click.echo(text, nl=False)
+    else:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"Wrote {text.count(chr(10)) - 1} entries to {output}.")
+
+
+@dsr_cli.command("suppression-key")
+def suppression_key() -> None:
+    """Print the key marketing tools use to check addresses against the suppression list."""
+    from dsr import suppression
+
+    click.echo(suppression.tool_key())
+    click.echo(
+        "Keep it with the tools that check addresses: it checks this list and opens nothing else.",
+        err=True,
+    )
+
+
+@dsr_cli.command("suppression-check")
+@click.argument("address")
+def suppression_check(address: str) -> None:
+    """Say whether an address is on the suppression list (exit 1 if it is)."""
+    from dsr import suppression
+
+    with get_db().transaction() as session:
+        listed = suppression.is_suppressed(session, address)
+    click.echo("listed: send no direct marketing" if listed else "not listed")
+    if listed:
+        sys.exit(1)

@@ -145,6 +145,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("retention.closed_request_years", 3, int),
     Setting("exports.link_days", 14, int),
     Setting("erasure.grace_hours", 24, int),
+    Setting("erasure.batch_size", 500, int),
+    Setting("portability.timeout_seconds", 20.0, float),
+    Setting("portability.ca_file", "", str),
+    Setting("portability.allow_private_addresses", False, bool),
     Setting("staff.invite_hours", 72, int),
     Setting("staff.page_size", 50, int),
 )
@@ -313,6 +317,7 @@ def validate(config: Mapping[str, Any]) -> None:
         "RATELIMIT_VERIFY_PER_HOUR_EMAIL",
         "RATELIMIT_RESEND_PER_HOUR_IP",
         "RATELIMIT_REPLY_PER_HOUR",
+        "ERASURE_BATCH_SIZE",
     ):
         _check(config[key] >= 1, f"{key.lower()} must be at least 1")
     # One SMTP conversation is a handful of exchanges, each bounded by the timeout; a claim

@@ -634,3 +634,154 @@ class RateLimitCounter(SQLModel, table=True):
     key: str = Field(sa_column=Column(String(120), nullable=False))
     window_start: datetime = Field(sa_column=utc_column(nullable=False, index=True))
     hits: int = Field(default=0)
+
+
+# --- executing the rights ----------------------------------------------------------------------
+
+
+class PlanState(enum.StrEnum):
+    #: Made and under review; nothing has changed anywhere.
+    draft = "draft"
+    #: Checked and approved; an erasure waits out its grace period here, cancellable.
+    approved = "approved"
+    #: Running (an erasure batch by batch); a crashed run resumes from its last checkpoint.
+    executing = "executing"
+    executed = "executed"
+    #: Stopped on an error, with what was done so far kept; can be resumed.
+    failed = "failed"
+    #: Withdrawn after approval and before it ran.
+    cancelled = "cancelled"
+    #: A draft replaced by a newer plan.
+    superseded = "superseded"
+
+
+#: States of the one plan a request works with (at most one per request).
+LIVE_PLAN_STATES = ("draft", "approved", "executing", "executed", "failed")
+LIVE_PLAN_SQL = "state IN ('draft', 'approved', 'executing', 'executed', 'failed')"
+
+
+class RequestPlan(SQLModel, table=True):
+    """What a right will do for one request, approved before anything changes, kept as proof.
+
+    ``plan`` is the right's plan as JSON (``dsr.rights``); ``execution`` is the resumable
+    state of a run in progress; ``outcome`` is what was done, which the answer is built from.
+    """
+
+    __tablename__ = "request_plans"
+    __table_args__ = (
+        CheckConstraint("number >= 1", name="number_positive"),
+        CheckConstraint(
+            "state IN ('draft', 'superseded') OR approved_at IS NOT NULL", name="approved_first"
+        ),
+        CheckConstraint(
+            "(state = 'cancelled') = (cancelled_at IS NOT NULL)", name="cancelled_iff_state"
+        ),
+        CheckConstraint(
+            "cancelled_at IS NULL OR cancel_reason IS NOT NULL", name="cancel_has_reason"
+        ),
+        CheckConstraint(
+            "(state = 'executed') = (executed_at IS NOT NULL)", name="executed_iff_state"
+        ),
+        UniqueConstraint("request_id", "number", name="uq_request_plans_request_number"),
+        # One plan at a time per request; cancelled and superseded ones stay as history.
+        Index(
+            "uq_request_plans_live",
+            "request_id",
+            unique=True,
+            sqlite_where=text(LIVE_PLAN_SQL),
+            postgresql_where=text(LIVE_PLAN_SQL),
+        ),
+        # The erasure job: approved plans whose grace period is over, and stalled runs.
+        Index("ix_request_plans_state_execute_after", "state", "execute_after"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(sa_column=fk_column("requests.id", nullable=False))
+    right: Right = Field(sa_column=enum_column(Right, "plan_right"))
+    #: 1, 2, ... per request: a new plan after a cancelled or replaced one.
+    number: int = Field(default=1)
+    state: PlanState = Field(
+        default=PlanState.draft, sa_column=enum_column(PlanState, "plan_state")
+    )
+    plan: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    #: SHA-256 of the plan as approved: audit events and the answer refer to it.
+    plan_sha256: str | None = Field(default=None, sa_column=Column(String(64)))
+    execution: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
+    outcome: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
+    #: Why the last run stopped (state ``failed``), for staff.
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
+    created_by_id: int | None = Field(
+        default=None, sa_column=fk_column("staff_users.id", index=False)
+    )
+    approved_at: datetime | None = Field(default=None, sa_column=utc_column())
+    approved_by_id: int | None = Field(
+        default=None, sa_column=fk_column("staff_users.id", index=False)
+    )
+    #: Not run before this moment: the end of an erasure's grace period.
+    execute_after: datetime | None = Field(default=None, sa_column=utc_column())
+    started_at: datetime | None = Field(default=None, sa_column=utc_column())
+    executed_at: datetime | None = Field(default=None, sa_column=utc_column())
+    cancelled_at: datetime | None = Field(default=None, sa_column=utc_column())
+    cancelled_by_id: int | None = Field(
+        default=None, sa_column=fk_column("staff_users.id", index=False)
+    )
+    cancel_reason: str | None = Field(default=None, sa_column=Column(Text))
+    #: Which process runs the plan and until when (a crashed run's claim runs out).
+    claimed_by: str | None = Field(default=None, sa_column=Column(String(100)))
+    claimed_until: datetime | None = Field(default=None, sa_column=utc_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
+
+
+class FollowupAction(enum.StrEnum):
+    delete = "delete"
+    anonymize = "anonymize"
+
+
+class ErasureFollowup(SQLModel, table=True):
+    """Records an erasure kept under an Art. 17(3) exception, to erase when the period ends."""
+
+    __tablename__ = "erasure_followups"
+    __table_args__ = (
+        CheckConstraint("position >= 0", name="position_not_negative"),
+        Index("ix_erasure_followups_done_at_due_on", "done_at", "due_on"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(sa_column=fk_column("request_plans.id", nullable=False))
+    request_id: int = Field(sa_column=fk_column("requests.id", nullable=False))
+    source: str = Field(sa_column=Column(String(200), nullable=False))
+    table_name: str = Field(sa_column=Column(String(200), nullable=False))
+    action: FollowupAction = Field(sa_column=enum_column(FollowupAction, "followup_action"))
+    #: Order among the plan's follow-ups due the same day: rows that refer to others first.
+    position: int = Field(default=0)
+    #: Key values of the rows, as JSON lists; references only, no personal data of their own.
+    keys: list[Any] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    #: The law the rows were kept under, in words, and the Art. 17(3) point.
+    basis: str = Field(sa_column=Column(Text, nullable=False))
+    #: Last day the rows are kept; they are erased from the day after.
+    due_on: date
+    done_at: datetime | None = Field(default=None, sa_column=utc_column())
+    outcome: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
+    claimed_by: str | None = Field(default=None, sa_column=Column(String(100)))
+    claimed_until: datetime | None = Field(default=None, sa_column=utc_column())
+
+
+class SuppressionReason(enum.StrEnum):
+    objection = "objection"  # Art. 21(2)-(3)
+    consent_withdrawal = "consent_withdrawal"  # Art. 7(3)
+
+
+class SuppressionEntry(SQLModel, table=True):
+    """An address that gets no more direct marketing, stored only as a keyed hash."""
+
+    __tablename__ = "suppression_list"
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: ``dsr.suppression.address_hash`` of the normalised address.
+    email_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    reason: SuppressionReason = Field(
+        sa_column=enum_column(SuppressionReason, "suppression_reason")
+    )
+    request_id: int | None = Field(default=None, sa_column=fk_column("requests.id"))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))

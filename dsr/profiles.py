@@ -167,6 +167,8 @@ class Recipient:
     safeguard: str = ""
     #: Told about rectification, erasure and restriction (Art. 19).
     notify_changes: bool = True
+    #: Where Art. 19 notices are emailed; without it a handler notifies by hand.
+    privacy_email: str = ""
     #: Instructions per task kind for the handler doing the work there by hand.
     tasks: Mapping[TaskKind, str] = field(default_factory=dict)
 
@@ -458,8 +460,11 @@ def _read_recipients(root: Node, categories: Mapping[str, Category]) -> tuple[Re
             # Authorities get data case by case, when the law demands it; Art. 19 notices
             # go to them only if the handler finds that they did.
             notify_changes=node.flag("notify_changes", kind is not RecipientKind.authority),
+            privacy_email=node.text("privacy_email"),
             tasks=_read_tasks(node),
         )
+        if recipient.privacy_email and "@" not in recipient.privacy_email:
+            node.problem("privacy_email", "is not an email address")
         for country in countries:
             recognised = country in EEA_COUNTRIES or country == UNKNOWN_COUNTRY
             if not recognised and (len(country) != 2 or not country.isalpha()):

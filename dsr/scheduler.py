@@ -96,6 +96,7 @@ def job_specs(config: Mapping[str, Any]) -> list[JobSpec]:
     """
     from dsr.jobs import expiry, reminders, retention
     from dsr.notifications import deliver_pending
+    from dsr.rights import jobs as rights_jobs
 
     poll = config["SCHEDULER_POLL_SECONDS"]
     return [
@@ -107,6 +108,10 @@ def job_specs(config: Mapping[str, Any]) -> list[JobSpec]:
         JobSpec("digest", reminders.send_digests, poll, daily=True),
         JobSpec("retention", retention.remove_personal_data, poll, daily=True),
         JobSpec("purge_rate_limits", retention.purge_rate_limits, poll),
+        # Approved erasures once their grace period is over (and runs a crash interrupted).
+        JobSpec("erasures", rights_jobs.run_due_erasures, 60),
+        # Records kept by law, erased the day after their end date.
+        JobSpec("erasure_followups", rights_jobs.run_erasure_followups, poll, daily=True),
         JobSpec("outbox", deliver_pending, config["OUTBOX_POLL_SECONDS"]),
     ]
 

@@ -13,8 +13,10 @@ from dsr.models import (
     AuditEvent,
     EmailOutbox,
     ManualTask,
+    PlanState,
     Request,
     RequestMessage,
+    RequestPlan,
     RequestStatus,
     Right,
     TaskKind,
@@ -239,6 +241,17 @@ def test_completing_waits_for_manual_tasks(client, login_as, verified, db):
         request_id=verified.id, kind=TaskKind.erase, target="Fortnox", instructions="Radera kunden"
     )
     db.add(task)
+    # The right itself has been carried out (see dsr.rights); what is left is the task.
+    db.add(
+        RequestPlan(
+            request_id=verified.id,
+            right=verified.right,
+            state=PlanState.executed,
+            approved_at=utcnow(),
+            executed_at=utcnow(),
+            outcome={},
+        )
+    )
     db.commit()
     blocked = client.submit(
         f"/staff/requests/{verified.reference}/complete", {"summary": "Klart", "step": "send"}

@@ -243,3 +243,31 @@ def test_old_rate_limit_counters_are_purged(app, db):
     db.commit()
     assert retention.purge_rate_limits(db, now, app.config) == 1
     assert [c.key for c in db.scalars(select(RateLimitCounter))] == ["submit:email:new"]
+
+
+def test_stored_plans_lose_their_keys_and_proposals(app, db, make_request, received):
+    from dsr.models import PlanState, RequestPlan
+
+    request = closed_request(app, db, make_request)
+    db.add(
+        RequestPlan(
+            request_id=request.id,
+            right=Right.rectification,
+            state=PlanState.executed,
+            approved_at=CLOSED,
+            started_at=CLOSED,
+            executed_at=CLOSED,
+            plan_sha256="0" * 64,
+            plan={
+                "corrections": [{"proposed": f"{NAME}, Storgatan 1"}],
+                "identities": {"email": EMAIL},
+            },
+            outcome={"changed": [{"key": [4711], "column": "address"}]},
+        )
+    )
+    db.commit()
+    retention.remove_personal_data(db, CLOSED.replace(year=2026) + timedelta(days=1), app.config)
+    db.commit()
+    plan = db.scalars(select(RequestPlan).where(RequestPlan.request_id == request.id)).one()
+    assert plan.plan == {} and plan.outcome is None
+    assert plan.state == PlanState.executed  # the fact that it ran stays

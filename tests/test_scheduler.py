@@ -20,7 +20,7 @@ from tests.support import wait_until
 #: 06:30 and 07:30 in Stockholm (UTC+1 in March); the daily hour is 7.
 BEFORE_SEVEN = datetime.fromisoformat("2026-03-10T05:30:00+00:00")
 AFTER_SEVEN = datetime.fromisoformat("2026-03-10T06:30:00+00:00")
-DAILY = {"reminders", "escalations", "digest", "retention"}
+DAILY = {"reminders", "escalations", "digest", "retention", "erasure_followups"}
 
 
 def overdue_request(db, make_request, days=2):
@@ -44,11 +44,14 @@ def test_every_job_is_listed_with_its_schedule(app):
         "digest",
         "retention",
         "purge_rate_limits",
+        "erasures",
+        "erasure_followups",
         "outbox",
     ]
     assert {i for i, s in specs.items() if s.daily} == DAILY
     assert specs["outbox"].seconds == app.config["OUTBOX_POLL_SECONDS"]
     assert specs["heartbeat"].seconds == app.config["SCHEDULER_HEARTBEAT_SECONDS"]
+    assert specs["erasures"].seconds == 60
 
 
 def test_daily_jobs_wait_for_the_daily_hour_in_stockholm(app, db, frozen_time):

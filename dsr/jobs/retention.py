@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, null, or_, select, update
 from sqlalchemy.orm import lazyload
 from sqlmodel import Session, col
 
@@ -33,6 +33,7 @@ from dsr.models import (
     Request,
     RequestMessage,
     RequestPause,
+    RequestPlan,
     VerificationToken,
 )
 
@@ -110,6 +111,18 @@ def anonymize(
     # What was asked of the subject is a message to them too.
     session.execute(
         update(RequestPause).where(RequestPause.request_id == request.id).values(question="")
+    )
+    # Plans list record keys, masked identities and, for rectification, the values the
+    # subject proposed; the steps they took are in the audit chain's anonymous facts.
+    session.execute(
+        update(RequestPlan)
+        .where(RequestPlan.request_id == request.id)
+        .values(plan={}, execution=null(), outcome=null(), error=None)
+    )
+    session.execute(
+        update(RequestPlan)
+        .where(RequestPlan.request_id == request.id, col(RequestPlan.cancel_reason).is_not(None))
+        .values(cancel_reason=REMOVED)
     )
     session.execute(
         update(ManualTask)
