@@ -56,6 +56,32 @@ def _zone() -> ZoneInfo:
     return ZoneInfo(_config()["TIMEZONE"])
 
 
+def _write_to_subject(
+    session: Session,
+    request: Request,
+    kind: str,
+    context: dict[str, Any],
+    now: datetime,
+    email_subject: str | None,
+    email_text: str | None,
+) -> None:
+    """Queue ``kind`` to the subject with a fresh private link to their status page.
+
+    ``email_subject``/``email_text`` are the handler's edited version, if they edited it.
+    """
+    notifications.queue_email(
+        session,
+        kind,
+        request.subject_email or "",
+        language=request.language,
+        context={**context, "status_url": identity.status_url(session, request, now)},
+        request=request,
+        carries_secret=True,
+        subject=email_subject,
+        text=email_text,
+    )
+
+
 def require_open(request: Request) -> None:
     if not request.is_open:
         raise WorkflowError(_l("The request is closed."))
@@ -165,19 +191,14 @@ def extend(
         at=now,
     )
     if request.subject_email:
-        notifications.queue_email(
+        _write_to_subject(
             session,
+            request,
             "extension_notice",
-            request.subject_email,
-            language=request.language,
-            context={
-                **extension_context(request, reason, after),
-                "status_url": identity.status_url(session, request, now),
-            },
-            request=request,
-            carries_secret=True,
-            subject=email_subject,
-            text=email_text,
+            extension_context(request, reason, after),
+            now,
+            email_subject,
+            email_text,
         )
     return after
 
@@ -232,20 +253,17 @@ def pause(
         at=now,
     )
     if request.subject_email:
-        notifications.queue_email(
+        _write_to_subject(
             session,
+            request,
             "information_request",
-            request.subject_email,
-            language=request.language,
-            context={
+            {
                 "request": request,
                 "question": question,
-                "status_url": identity.status_url(session, request, now),
             },
-            request=request,
-            carries_secret=True,
-            subject=email_subject,
-            text=email_text,
+            now,
+            email_subject,
+            email_text,
         )
     return paused
 
@@ -364,20 +382,14 @@ def message_subject(
         public=True,
         at=now,
     )
-    notifications.queue_email(
+    _write_to_subject(
         session,
+        request,
         "staff_message",
-        request.subject_email,
-        language=request.language,
-        context={
-            "request": request,
-            "body": body,
-            "status_url": identity.status_url(session, request, now),
-        },
-        request=request,
-        carries_secret=True,
-        subject=email_subject,
-        text=email_text,
+        {"request": request, "body": body},
+        now,
+        email_subject,
+        email_text,
     )
     return message
 
@@ -448,21 +460,18 @@ def refuse(
         at=now,
     )
     if request.subject_email:
-        notifications.queue_email(
+        _write_to_subject(
             session,
+            request,
             "refusal",
-            request.subject_email,
-            language=request.language,
-            context={
+            {
                 "request": request,
                 "reason": reason,
                 "partial": scope == RefusalScope.partial,
-                "status_url": identity.status_url(session, request, now),
             },
-            request=request,
-            carries_secret=True,
-            subject=email_subject,
-            text=email_text,
+            now,
+            email_subject,
+            email_text,
         )
 
 
@@ -522,20 +531,17 @@ def complete(
         at=now,
     )
     if request.subject_email:
-        notifications.queue_email(
+        _write_to_subject(
             session,
+            request,
             "completion",
-            request.subject_email,
-            language=request.language,
-            context={
+            {
                 "request": request,
                 "summary": (summary or "").strip(),
-                "status_url": identity.status_url(session, request, now),
             },
-            request=request,
-            carries_secret=True,
-            subject=email_subject,
-            text=email_text,
+            now,
+            email_subject,
+            email_text,
         )
 
 

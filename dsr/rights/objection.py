@@ -42,7 +42,14 @@ from dsr.rights.base import (
     locate_subject,
 )
 from dsr.rights.restriction import Restricted, restrict
-from dsr.rights.sourcewrite import SourceSession, SourceWriteError, cleared_for
+from dsr.rights.sourcewrite import (
+    AfterSource,
+    Count,
+    SourceSession,
+    change_column_per_source,
+    cleared_for,
+)
+from dsr.sources.datamap import TableMap
 from dsr.workflow import WorkflowError
 
 OBJECTABLE = (LegalBasis.legitimate_interests, LegalBasis.public_task)
@@ -109,50 +116,19 @@ def purpose_targets(located: Located, purposes: set[str]) -> list[dict[str, Any]
 def clear_marketing(
     env: Environment,
     entries: Sequence[Mapping[str, Any]],
-    after_source: Callable[[str, list[dict[str, Any]]], None] | None = None,
+    after_source: AfterSource | None = None,
 ) -> list[dict[str, Any]]:
     """Clear the marketing consent of the subject's records, one transaction per source.
 
     ``after_source(name, counts)`` runs once each source has committed.
     """
-    done: list[dict[str, Any]] = []
-    grouped: dict[str, list[Mapping[str, Any]]] = {}
-    for entry in entries:
-        grouped.setdefault(entry["source"], []).append(entry)
-    for source_name, group in grouped.items():
-        source = env.profile.source(source_name)
-        before = len(done)
-        try:
-            with SourceSession(source, env.data_dir) as writer:
-                for entry in group:
-                    mapped = source.table(entry["table"])
-                    column = writer.column(mapped, entry["column"])
-                    count = writer.set_column(
-                        mapped,
-                        writer.typed_keys(mapped, entry["keys"]),
-                        entry["column"],
-                        cleared_for(column),
-                    )
-                    done.append(
-                        {
-                            "source": entry["source"],
-                            "table": entry["table"],
-                            "label": entry["label"],
-                            "column": entry["column"],
-                            **count.as_dict(),
-                        }
-                    )
-        except SourceWriteError as exc:
-            raise WorkflowError(
-                _l(
-                    "%(source)s could not be changed: %(problem)s. Nothing was changed there.",
-                    source=source.label or source.name,
-                    problem=str(exc),
-                )
-            ) from None
-        if after_source is not None:
-            after_source(source_name, done[before:])
-    return done
+
+    def clear(writer: SourceSession, mapped: TableMap, entry: Mapping[str, Any]) -> Count:
+        column = writer.column(mapped, entry["column"])
+        keys = writer.typed_keys(mapped, entry["keys"])
+        return writer.set_column(mapped, keys, entry["column"], cleared_for(column))
+
+    return change_column_per_source(env, entries, clear, after_source)
 
 
 def cleared_in(

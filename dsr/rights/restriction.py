@@ -34,7 +34,15 @@ from dsr.rights.base import (
     json_key,
     locate_subject,
 )
-from dsr.rights.sourcewrite import SourceSession, SourceWriteError, cleared_for, moment_for
+from dsr.rights.sourcewrite import (
+    AfterSource,
+    Count,
+    SourceSession,
+    change_column_per_source,
+    cleared_for,
+    moment_for,
+)
+from dsr.sources.datamap import TableMap
 from dsr.workflow import WorkflowError
 
 GROUNDS = ("accuracy_contested", "unlawful_processing", "legal_claims", "objection_pending")
@@ -77,9 +85,6 @@ def _mark(column: str, value: Any) -> Callable[[Any, Mapping[str, Any]], dict[st
     return intended
 
 
-AfterSource = Callable[[str, list[dict[str, Any]]], None]
-
-
 def write_marks(
     env: Environment,
     entries: Sequence[Mapping[str, Any]],
@@ -92,44 +97,18 @@ def write_marks(
 
     ``after_source(name, counts)`` runs once each source has committed.
     """
-    done: list[dict[str, Any]] = []
-    for source_name, group in _by_source([e for e in entries if e.get("column")]).items():
-        source = env.profile.source(source_name)
-        before = len(done)
-        try:
-            with SourceSession(source, env.data_dir) as writer:
-                for entry in group:
-                    mapped = source.table(entry["table"])
-                    column = writer.column(mapped, entry["column"])
-                    value = cleared_for(column) if lift else moment_for(column, now)
-                    keys = writer.typed_keys(mapped, entry["keys"])
-                    if lift:
-                        count = writer.set_column(mapped, keys, entry["column"], value)
-                    else:
-                        # Rows restricted before keep their date: only unmarked rows change.
-                        count = writer.set_values(
-                            mapped, keys, _mark(entry["column"], value), [entry["column"]]
-                        )
-                    done.append(
-                        {
-                            "source": entry["source"],
-                            "table": entry["table"],
-                            "label": entry["label"],
-                            "column": entry["column"],
-                            **count.as_dict(),
-                        }
-                    )
-        except SourceWriteError as exc:
-            raise WorkflowError(
-                _l(
-                    "%(source)s could not be changed: %(problem)s. Nothing was changed there.",
-                    source=source.label or source.name,
-                    problem=str(exc),
-                )
-            ) from None
-        if after_source is not None:
-            after_source(source_name, done[before:])
-    return done
+
+    def mark(writer: SourceSession, mapped: TableMap, entry: Mapping[str, Any]) -> Count:
+        column = writer.column(mapped, entry["column"])
+        keys = writer.typed_keys(mapped, entry["keys"])
+        if lift:
+            return writer.set_column(mapped, keys, entry["column"], cleared_for(column))
+        # Rows restricted before keep their date: only unmarked rows change.
+        return writer.set_values(
+            mapped, keys, _mark(entry["column"], moment_for(column, now)), [entry["column"]]
+        )
+
+    return change_column_per_source(env, entries, mark, after_source)
 
 
 def by_hand_tasks(

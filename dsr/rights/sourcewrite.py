@@ -467,3 +467,60 @@ def _same(current: Any, intended: Any) -> bool:
     if isinstance(current, Decimal | float | int) and isinstance(intended, Decimal | float | int):
         return Decimal(str(current)) == Decimal(str(intended))
     return bool(current == intended) or plain(current) == plain(intended)
+
+
+#: Called once a source has committed: (source name, the counts of its tables).
+AfterSource = Callable[[str, list[dict[str, Any]]], None]
+#: Changes one entry's records in an open source session and counts what it did.
+ColumnChange = Callable[[SourceSession, TableMap, Mapping[str, Any]], Count]
+
+
+def change_column_per_source(
+    env: Any,
+    entries: Sequence[Mapping[str, Any]],
+    change: ColumnChange,
+    after_source: AfterSource | None = None,
+) -> list[dict[str, Any]]:
+    """Apply ``change`` to each entry (one table's records and one column), one transaction
+    per source; return the counts per table.
+
+    A source that cannot be changed is left as it was and stops the run with a
+    :class:`~dsr.workflow.WorkflowError` naming it; sources before it stay committed, and
+    ``after_source`` has already recorded them.
+    """
+    from flask_babel import lazy_gettext as _l
+
+    from dsr.workflow import WorkflowError
+
+    grouped: dict[str, list[Mapping[str, Any]]] = {}
+    for entry in entries:
+        if entry.get("column"):
+            grouped.setdefault(entry["source"], []).append(entry)
+    done: list[dict[str, Any]] = []
+    for source_name, group in grouped.items():
+        source = env.profile.source(source_name)
+        before = len(done)
+        try:
+            with SourceSession(source, env.data_dir) as writer:
+                for entry in group:
+                    count = change(writer, source.table(entry["table"]), entry)
+                    done.append(
+                        {
+                            "source": entry["source"],
+                            "table": entry["table"],
+                            "label": entry["label"],
+                            "column": entry["column"],
+                            **count.as_dict(),
+                        }
+                    )
+        except SourceWriteError as exc:
+            raise WorkflowError(
+                _l(
+                    "%(source)s could not be changed: %(problem)s. Nothing was changed there.",
+                    source=source.label or source.name,
+                    problem=str(exc),
+                )
+            ) from None
+        if after_source is not None:
+            after_source(source_name, done[before:])
+    return done
