@@ -169,6 +169,8 @@ EVENT_LABELS: dict[str, LazyString] = {
     "request.expired": _l("Expired unverified"),
     "request.personnummer_shown": _l("Personnummer shown in full"),
     "identity.checked_by_staff": _l("Identity checked by staff"),
+    "identity.personnummer_matched": _l("Personnummer matched our records"),
+    "identity.personnummer_not_matched": _l("Personnummer not matched"),
     "task.completed": _l("Manual task finished"),
     # Executing the rights (dsr.rights).
     "plan.created": _l("Plan made"),

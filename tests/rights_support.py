@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from dsr.audit import Actor
-from dsr.crypto import encrypt
+from dsr.crypto import encrypt, keyed_hash
 from dsr.demodata import SYSTEMS, demo_seed
 from dsr.demodata.build import build_system
 from dsr.models import AssuranceLevel, AuditEvent, Request, RequestStatus, Right
@@ -75,6 +75,7 @@ def subject_request(session: Any, right: Right, **fields: Any) -> Request:
     pnr = fields.pop("personnummer", None)
     if pnr:
         fields["subject_pnr_encrypted"] = encrypt(pnr, PNR_CRYPTO_LABEL)
+        fields.setdefault("subject_pnr_hmac", keyed_hash(pnr, "pnr"))
         fields.setdefault("subject_pnr_masked", f"{pnr[:8]}-****")
     fields.setdefault("subject_email", ASTRID)
     fields.setdefault("subject_name", "Astrid Lindqvist")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import LazyString
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -194,6 +194,55 @@ def identity_check(reference: str) -> Any:
         ),
         _("The identity check is recorded."),
     )
+
+
+@bp.post("/<reference>/match-personnummer")
+@handler_required
+def match_personnummer(reference: str) -> Any:
+    """Check the given personnummer against the customer records the verified email leads to."""
+    from dsr.profiles import current_profile
+    from dsr.sources import matching
+
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    s = db_session()
+    item = load(reference)
+    try:
+        result = matching.match_personnummer(
+            s,
+            item,
+            current_profile(),
+            data_dir=current_app.config["DATA_DIR"],
+            actor=Actor.staff(staff()),
+        )
+    except matching.MatchRefused:
+        flash(_("The personnummer can be matched once the email address is confirmed."), "error")
+        return back_to(item)
+    s.commit()
+    messages = {
+        matching.MatchOutcome.matched: (
+            _("The personnummer matches the customer record the email leads to."),
+            "success",
+        ),
+        matching.MatchOutcome.different: (
+            _(
+                "The customer record the email leads to has another personnummer, or none: not matched."
+            ),
+            "warning",
+        ),
+        matching.MatchOutcome.no_customer: (
+            _("The email address leads to no customer record: nothing to match against."),
+            "warning",
+        ),
+        matching.MatchOutcome.source_problem: (
+            _("A data source could not be searched; try again later."),
+            "error",
+        ),
+    }
+    message, category = messages[result.outcome]
+    flash(message, category)
+    return back_to(item)
 
 
 @bp.post("/<reference>/tasks/<int:task_id>")
