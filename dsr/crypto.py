@@ -11,7 +11,9 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
@@ -60,6 +62,27 @@ def fernet_for(label: str, secret_key: str | None = None) -> Fernet:
         if configured:
             return Fernet(configured.encode() if isinstance(configured, str) else configured)
     return _fernet(derive_key(secret_key or _secret(), f"fernet:{label}"))
+
+
+def export_master_key(config: Mapping[str, Any] | None = None) -> bytes:
+    """The 32-byte key that seals answer files (``dsr.exports.sealed``).
+
+    ``export_key`` (DSR_EXPORT_KEY: 32 random bytes in url-safe base64, the format a Fernet
+    key has) when set, otherwise derived from ``secret_key``. Each file then gets its own key
+    from this one and a random salt.
+    """
+    config = config if config is not None else current_app.config
+    configured = config.get("EXPORT_KEY")
+    if configured:
+        raw = configured.encode() if isinstance(configured, str) else bytes(configured)
+        try:
+            key = base64.urlsafe_b64decode(raw)
+        except (ValueError, TypeError):
+            raise ValueError("export_key must be url-safe base64") from None
+        if len(key) != 32:
+            raise ValueError("export_key must hold 32 bytes (44 characters of base64)")
+        return key
+    return derive_key(str(config["SECRET_KEY"]), "export-files")
 
 
 def encrypt(plaintext: str, label: str) -> str:
