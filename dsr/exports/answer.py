@@ -177,7 +177,7 @@ def build_answer(
         },
         subject={"name": request.subject_name or "", "email": request.subject_email or ""},
         outcome=shaped,
-        information=dict(information) if information else None,
+        information=_canonical(information) if information else None,
         complaint={
             "authority": authority.name,
             "address": authority.address,
@@ -218,6 +218,16 @@ def _data_tables(
             )
         )
     return found
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` with every object's keys sorted: a JSONB column hands keys back in its own
+    order, and the same answer must read the same on every database."""
+    if isinstance(value, Mapping):
+        return {key: _canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_canonical(item) for item in value]
+    return value
 
 
 def _manual_systems(session: Session, request: Request) -> list[dict[str, Any]]:

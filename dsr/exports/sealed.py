@@ -17,8 +17,8 @@ offset    length   content
 
 Chunk *i* is sealed with the nonce ``prefix || i (4 bytes, big-endian) || final (1 byte)``
 and the 32-byte header as associated data. Every chunk but the last holds exactly
-``chunk size`` bytes of plaintext; the last holds the rest (possibly nothing) and is the only
-one sealed with ``final = 1``. Hence a chunk that is changed, moved, dropped or repeated
+``chunk size`` bytes of plaintext; the last holds the rest (1 to ``chunk size`` bytes, none
+only in an empty file) and is the only one sealed with ``final = 1``. Hence a chunk that is changed, moved, dropped or repeated
 fails to open, and so does a file cut short at any point (its last chunk was not sealed as
 final) or with anything appended.
 
