@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, send_from_directory, url_for
+from flask import Blueprint, Response, abort, flash, redirect, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from dsr.audit import Actor
 from dsr.db import session as db_session
@@ -20,7 +20,7 @@ from dsr.exports import SCHEMA_DIR
 from dsr.exports import service as answers
 from dsr.exports.answer import SCHEMA_NAME
 from dsr.exports.sealed import SealedFileError
-from dsr.models import Export, ExportState, PlanState, Request
+from dsr.models import Export, ExportState, ManualTask, PlanState, Request, TaskStatus
 from dsr.rights.service import live_plan
 from dsr.web.auth import handler_required, staff, staff_required
 from dsr.web.forms import ConfirmForm
@@ -33,9 +33,11 @@ bp = Blueprint("answers", __name__)
 def schema(name: str) -> Any:
     if name != SCHEMA_NAME:
         abort(404)
-    response = send_from_directory(SCHEMA_DIR, name, mimetype="application/schema+json")
-    response.headers["Cache-Control"] = "public, max-age=86400"
-    return response
+    return Response(
+        (SCHEMA_DIR / name).read_bytes(),
+        mimetype="application/schema+json",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 def answer_summary(item: Request) -> dict[str, Any]:
@@ -46,7 +48,13 @@ def answer_summary(item: Request) -> dict[str, Any]:
     row = live_plan(s, item)
     executed = row is not None and row.state == PlanState.executed
     building = any(e.state == ExportState.building for e in exports)
+    open_tasks = s.scalar(
+        select(func.count())
+        .select_from(ManualTask)
+        .where(ManualTask.request_id == item.id, ManualTask.status == TaskStatus.open)
+    )
     return {
+        "open_tasks": open_tasks or 0,
         "needed": item.right in answers.ANSWER_REQUIRED,
         "can_prepare": executed and not building and item.anonymized_at is None,
         "executed": executed,

@@ -261,6 +261,18 @@ def resend(token: str) -> Any:
 # --- the answer: a fresh emailed code for each download ------------------------------------------
 
 
+def download_code_error(result: CodeCheck, row: VerificationToken | None) -> LazyString:
+    """What to say about a download code that was not accepted."""
+    if result == CodeCheck.exhausted:
+        return _l("Too many wrong codes: this code no longer works. Ask for a new code above.")
+    if result == CodeCheck.expired:
+        return _l(
+            "The code has expired, was used, or a newer one has been sent. Ask for a new code above."
+        )
+    left = max(0, identity.max_code_attempts() - (row.attempts if row else 0))
+    return _l("That code is not right. Tries left: %(left)d.", left=left)
+
+
 @bp.post("/<token>/answer/code")
 def answer_code(token: str) -> Any:
     """Email a download code to the request's address (the answer needs it)."""
@@ -308,7 +320,7 @@ def answer_download(token: str) -> Any:
     s.commit()
     if result != CodeCheck.accepted:
         row = answers.latest_download_code(s, request_)
-        show_errors(form, {"download_code": code_error(result, row)})
+        show_errors(form, {"download_code": download_code_error(result, row)})
         return _page(token, request_, download_form=form, status=422)
     try:
         plain = answers.open_plaintext(export)
