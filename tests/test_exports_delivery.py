@@ -414,3 +414,31 @@ def test_the_schema_is_served_where_the_document_says(client):
     assert response.mimetype == "application/schema+json"
     assert response.json["$id"] == "urn:dsr:schema:answer-v1"
     assert client.get("/schema/answer-v2.json").status_code == 404
+
+
+def test_a_build_taken_over_by_another_scheduler_leaves_the_row_to_it(app, db):
+    from dsr.rights.base import Environment
+
+    request, _row = executed(db, Right.access)
+    export = service.prepare(db, request, actor=HANDLER)
+    db.commit()
+    assert service.claim_next(db, "first", utcnow()).id == export.id
+    path = export.path
+    # The first scheduler was thought dead and another one claimed the answer meanwhile.
+    export.claimed_by = "second"
+    db.add(export)
+    db.commit()
+    assert not service.build(db, export, Environment.current(), owner="first")
+    db.refresh(export)
+    assert export.state == ExportState.building and export.claimed_by == "second"
+    assert export.error is None and export.path == path
+    assert not list((Path(app.config["DATA_DIR"]) / "exports").glob("*.part"))
+    assert not events(db, request, "export.failed")
+
+
+def test_a_download_without_a_code_asks_for_it(app, db, client):
+    request, _export = released(db, app)
+    link = status_link(db, request)
+    response = client.submit(f"{link}/answer?lang=en", {"download_code": ""})
+    assert response.status_code == 422
+    assert "download_code" in errors_on(response.get_data(as_text=True))

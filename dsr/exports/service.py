@@ -197,6 +197,10 @@ def claim_next(session: Session, owner: str, now: datetime) -> Export | None:
     return export
 
 
+class ClaimLost(Exception):
+    """Another scheduler took the answer over (this one was thought dead): stop quietly."""
+
+
 def _save_progress(session: Session, export: Export, owner: str, percent: int) -> None:
     """Commit the progress for the staff page, renewing the claim; stop if it was lost."""
     result = session.execute(
@@ -207,7 +211,7 @@ def _save_progress(session: Session, export: Export, owner: str, percent: int) -
     )
     session.commit()
     if not getattr(result, "rowcount", 0):
-        raise WorkflowError(_l("Another process took over making this answer."))
+        raise ClaimLost(export.id)
 
 
 def build(
@@ -218,7 +222,8 @@ def build(
     owner: str,
     now: datetime | None = None,
 ) -> bool:
-    """Write the answer's sealed ZIP; True if it is ready, False if it failed (with why).
+    """Write the answer's sealed ZIP; True if it is ready, False if it failed (with why) or
+    another scheduler took it over.
 
     Commits as it goes: the progress (so that staff see it, and the claim stays alive) and
     the outcome. Nothing is left half-done: the file is written under a temporary name and
@@ -253,6 +258,11 @@ def build(
             raw.flush()
             os.fsync(raw.fileno())
         partial.replace(target)
+    except ClaimLost:
+        # The row, and the file name on it, belong to the scheduler that took over.
+        session.rollback()
+        partial.unlink(missing_ok=True)
+        return False
     except Exception as exc:  # noqa: BLE001 - every failure is shown to staff, then retried
         session.rollback()
         partial.unlink(missing_ok=True)

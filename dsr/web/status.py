@@ -302,9 +302,12 @@ def answer_download(token: str) -> Any:
     """The answer's ZIP for a right, fresh code: the download is counted and logged here,
     in the POST, and the response is the file itself, so no GET ever changes anything."""
     form = DownloadForm()
-    if not form.validate_on_submit():
+    valid = form.validate_on_submit()
+    if form.csrf_token.errors:
         abort(400)
     request_, _row = _load(token)
+    if not valid:  # no code typed
+        return _page(token, request_, download_form=form, status=422)
     s = db_session()
     export = answers.offered(s, request_)
     if export is None:
