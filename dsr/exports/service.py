@@ -269,9 +269,13 @@ def build(
         target.unlink(missing_ok=True)
         if not isinstance(exc, WorkflowError | OSError):
             log.exception("answer %s could not be made", export.id)
-        _failed(session, export, request, _reason(exc), now)
+        _failed(session, export, request, _reason(exc), now, owner)
         return False
     session.refresh(export)
+    if export.claimed_by != owner:
+        # Taken over in the last moments: the other scheduler's build is the one that counts.
+        target.unlink(missing_ok=True)
+        return False
     export.state = ExportState.ready
     export.size_bytes = sealed.size
     export.sha256 = sealed.sha256
@@ -310,8 +314,12 @@ def _reason(exc: BaseException) -> str:
     return text[:500]
 
 
-def _failed(session: Session, export: Export, request: Request, reason: str, now: datetime) -> None:
+def _failed(
+    session: Session, export: Export, request: Request, reason: str, now: datetime, owner: str
+) -> None:
     session.refresh(export)
+    if export.claimed_by != owner:
+        return  # another scheduler owns the row now
     export.state = ExportState.failed
     export.error = reason
     export.path = None
