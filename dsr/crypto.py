@@ -1,8 +1,9 @@
 """Secrets at rest: keyed hashes for tokens and codes, encryption for personal data.
 
 All keys derive from ``secret_key`` with HKDF under a distinct label per use, so a key leaked
-for one purpose opens nothing else. Answer files may use their own ``export_key`` instead,
-which lets an operator rotate the session secret without losing answers in flight.
+for one purpose opens nothing else. Answer files may use their own ``export_key`` instead
+(:func:`export_master_key`), which lets an operator rotate the session secret without
+losing answers in flight.
 """
 
 from __future__ import annotations
@@ -57,10 +58,8 @@ def _fernet(key: bytes) -> Fernet:
 
 
 def fernet_for(label: str, secret_key: str | None = None) -> Fernet:
-    if label == "exports":
-        configured = current_app.config.get("EXPORT_KEY")
-        if configured:
-            return Fernet(configured.encode() if isinstance(configured, str) else configured)
+    """Fernet for short values (personnummer, queued emails); answer files are sealed in
+    chunks instead, with :func:`export_master_key` (``dsr.exports.sealed``)."""
     return _fernet(derive_key(secret_key or _secret(), f"fernet:{label}"))
 
 

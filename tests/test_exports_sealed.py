@@ -134,3 +134,28 @@ def test_a_file_that_is_not_sealed_is_refused(tmp_path):
     path.write_bytes(b"PK\x03\x04" + b"\0" * 100)
     with path.open("rb") as raw, pytest.raises(SealedFileError, match="not a sealed"):
         SealedReader(raw, KEY)
+
+
+def test_the_key_is_the_export_key_or_derived_from_the_secret_key():
+    import base64
+
+    from dsr import config
+    from dsr.crypto import export_master_key
+
+    def load(export_key):
+        return config.load(
+            overrides={
+                "ENV": "testing",
+                "SECRET_KEY": "a-secret-key-long-enough-for-the-checks-0123456789",
+                "MAIL_DEV_MAILBOX": False,
+                "EXPORT_KEY": export_key,
+            }
+        )
+
+    given = load(base64.urlsafe_b64encode(bytes(range(32))).decode())
+    assert export_master_key(given) == bytes(range(32))
+    derived = load("")
+    assert len(export_master_key(derived)) == 32
+    assert export_master_key(derived) != export_master_key(given)
+    with pytest.raises(config.ConfigError, match="32 bytes"):
+        load("c2hvcnQ=")
