@@ -11,7 +11,7 @@ import io
 import pytest
 from pypdf import PdfReader
 
-from dsr.exports.sample import file_verified_request
+from dsr.exports.sample import carry_out, file_verified_request
 from dsr.models import Right
 from dsr.rights import service as plans
 from dsr.rights import steps
@@ -229,3 +229,21 @@ def test_long_tables_are_cut_in_the_pdf_and_whole_in_the_json_and_csv(app, db, m
     csv_rows = bundle.read("csv/kundsystem.orders.csv").decode("utf-8-sig").splitlines()
     assert len(csv_rows) == total + 1
     assert "Långa tabeller kortas efter 2 rader" in bundle.read("README.txt").decode()
+
+
+def test_someone_we_have_nothing_on_gets_an_empty_answer_with_the_general_information(app, db):
+    request = file_verified_request(
+        db, Right.access, name="Nils Nilsson", email="nils.nilsson@example.com"
+    )
+    carry_out(db, request)
+    db.commit()
+    export = build(db, app, request)
+    doc = document(app, export)
+    assert validator().is_valid(doc)
+    assert doc["data"]["sources"] == [] and doc["summary"]["records"] == 0
+    assert doc["information"]["tailored"] is False and doc["information"]["purposes"]
+    bundle = opened(app, export)
+    assert not [n for n in bundle.namelist() if n.startswith("csv/")]
+    text = " ".join(pdf_text(bundle.read("answer.pdf")).split())
+    assert "Vi hittade inga poster om dig." in text
+    assert "Eftersom vi inte hittade något om dig" in text
