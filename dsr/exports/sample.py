@@ -20,14 +20,29 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select
 from sqlmodel import Session
 
 from dsr import identity, intake, workflow
 from dsr.audit import Actor
+from dsr.crypto import export_master_key
 from dsr.db import utcnow
+from dsr.exports import bundle
+from dsr.exports import service as answers
+from dsr.exports.jobs import build_answers
+from dsr.exports.sealed import open_sealed
 from dsr.identity import CodeCheck
-from dsr.models import Channel, ManualTask, PlanState, Request, RequestPlan, Right, TaskStatus
+from dsr.models import (
+    Channel,
+    ExportState,
+    ManualTask,
+    PlanState,
+    Request,
+    RequestPlan,
+    Right,
+    TaskStatus,
+)
 from dsr.rights import service, steps
 from dsr.rights.base import Environment
 
@@ -239,11 +254,6 @@ def write_samples(
 
 def _sample(database: Any, right: Right, out_dir: Path) -> SampleFiles:
     """One right from the web form to the released answer, each step its own transaction."""
-    from flask import current_app
-
-    from dsr.exports import service as answers
-    from dsr.exports.jobs import build_answers
-
     with database.transaction() as session:
         request_id = file_verified_request(session, right).id
     with database.transaction() as session:
@@ -258,7 +268,7 @@ def _sample(database: Any, right: Right, out_dir: Path) -> SampleFiles:
         build_answers(session, now, current_app.config)
     with database.transaction() as session:
         export = answers.get(session, export_id)
-        if export.state.value != "ready":
+        if export.state != ExportState.ready:
             raise SampleError(f"the {right.value} answer failed: {export.error}")
         answers.release(session, export, actor=HANDLER, now=now)
         sealed = answers.bundle_path(export)
@@ -266,10 +276,6 @@ def _sample(database: Any, right: Right, out_dir: Path) -> SampleFiles:
 
 
 def _write(out_dir: Path, right: Right, reference: str, sealed: Path) -> SampleFiles:
-    from dsr.crypto import export_master_key
-    from dsr.exports import bundle
-    from dsr.exports.sealed import open_sealed
-
     files = SampleFiles(
         right,
         reference,
