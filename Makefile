@@ -15,9 +15,9 @@ ifdef PORT
 export DSR_PORT := $(PORT)
 endif
 
-.PHONY: run test setup chromium translations messages lint bench bench-quick clean
+.PHONY: run test setup chromium fonts translations messages lint bench bench-quick clean
 
-setup: $(STAMP) $(MO)
+setup: $(STAMP) $(MO) fonts
 
 $(STAMP): requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "dsr needs Python 3.11; set PYTHON=/path/to/python3.11")'
@@ -43,6 +43,15 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get install -y --no-install-recommends chromium || \
 	  { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; }; }
+
+# The answer PDFs are set in DejaVu Sans (it has å, ä, ö and much more), found through
+# fontconfig; Debian ships it as fonts-dejavu-core.
+fonts:
+	@test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || { \
+	  echo "Installing Debian's fonts-dejavu-core (the answer PDFs need it)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y --no-install-recommends fonts-dejavu-core || \
+	  { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends fonts-dejavu-core; }; }
 
 run: setup
 	$(FLASK) dsr migrate

@@ -50,6 +50,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     from dsr.web import (
         admin,
+        answers,
         api,
         auth,
         casework,
@@ -78,6 +79,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         casework,
         found,
         plan,
+        answers,
         dashboard,
         admin,
         outbox,
@@ -90,9 +92,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     csrf.exempt(api.bp)
     app.register_blueprint(api.bp)
 
-    from dsr import rights
+    from dsr import exports, rights
 
     rights.init_app(app)
+    exports.init_app(app)
 
     from dsr.cli import register
 

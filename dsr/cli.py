@@ -17,7 +17,7 @@ from dsr import accounts, apitokens, audit, deadlines, migrate
 from dsr.audit import Actor
 from dsr.db import get_db
 from dsr.deadlines import Regime
-from dsr.models import StaffRole
+from dsr.models import Right, StaffRole
 
 dsr_cli = AppGroup("dsr", help="Operate the data subject rights service.")
 
@@ -343,3 +343,41 @@ def suppression_check(address: str) -> None:
     click.echo("listed: send no direct marketing" if listed else "not listed")
     if listed:
         sys.exit(1)
+
+
+@dsr_cli.command("sample-answer")
+@click.option("--profile", "profile_key", required=True, help="A profile in examples/profiles/.")
+@click.option(
+    "--right",
+    "right_value",
+    type=click.Choice([r.value for r in Right]),
+    default=None,
+    help="One right; without it, every right the profile offers.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for <right>.json, <right>.pdf and <right>.zip.",
+)
+def sample_answer(profile_key: str, right_value: str | None, out_dir: Path) -> None:
+    """Write sample answers for the demo subject Astrid Lindqvist of a profile.
+
+    Runs the whole flow on a fresh, temporary demo service (its own SQLite database and demo
+    customer systems, never the configured ones): the request filed on the web form, the
+    email confirmed with the emailed code, the plan made, approved and executed, the answer
+    built by the scheduler's job and released.
+    """
+    from dsr.exports.sample import SampleError, write_samples
+    from dsr.profiles import ProfileError
+
+    rights = [Right(right_value)] if right_value else None
+    try:
+        written = write_samples(profile_key, rights, out_dir, base_config=current_app.config)
+    except (SampleError, ProfileError) as exc:
+        _fail(exc)
+    for files in written:
+        click.echo(
+            f"{files.right.value}: {files.reference} -> {files.json}, {files.pdf}, {files.bundle}"
+        )

@@ -144,6 +144,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("outbox.claim_seconds", 300, int),
     Setting("retention.closed_request_years", 3, int),
     Setting("exports.link_days", 14, int),
+    Setting("exports.code_minutes", 30, int),
+    Setting("exports.pdf_rows_per_table", 250, int),
     Setting("erasure.grace_hours", 24, int),
     Setting("erasure.batch_size", 500, int),
     Setting("portability.timeout_seconds", 20.0, float),
@@ -304,6 +306,8 @@ def validate(config: Mapping[str, Any]) -> None:
         "OUTBOX_MAX_ATTEMPTS",
         "RETENTION_CLOSED_REQUEST_YEARS",
         "EXPORTS_LINK_DAYS",
+        "EXPORTS_CODE_MINUTES",
+        "EXPORTS_PDF_ROWS_PER_TABLE",
         "LOGIN_MAX_FAILURES",
         "STAFF_PAGE_SIZE",
         "SCHEDULER_HEARTBEAT_SECONDS",
@@ -332,6 +336,13 @@ def validate(config: Mapping[str, Any]) -> None:
         ZoneInfo(config["TIMEZONE"])
     except Exception:
         raise ConfigError(f"timezone {config['TIMEZONE']!r} is not a known IANA zone") from None
+    if config["EXPORT_KEY"]:
+        from dsr.crypto import export_master_key
+
+        try:
+            export_master_key(config)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     url = config["DATABASE_URL"]
     _check(
         url.startswith(("sqlite:", "postgresql:", "postgresql+")),

@@ -1,8 +1,9 @@
 """Secrets at rest: keyed hashes for tokens and codes, encryption for personal data.
 
 All keys derive from ``secret_key`` with HKDF under a distinct label per use, so a key leaked
-for one purpose opens nothing else. Answer files may use their own ``export_key`` instead,
-which lets an operator rotate the session secret without losing answers in flight.
+for one purpose opens nothing else. Answer files may use their own ``export_key`` instead
+(:func:`export_master_key`), which lets an operator rotate the session secret without
+losing answers in flight.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
@@ -55,11 +58,30 @@ def _fernet(key: bytes) -> Fernet:
 
 
 def fernet_for(label: str, secret_key: str | None = None) -> Fernet:
-    if label == "exports":
-        configured = current_app.config.get("EXPORT_KEY")
-        if configured:
-            return Fernet(configured.encode() if isinstance(configured, str) else configured)
+    """Fernet for short values (personnummer, queued emails); answer files are sealed in
+    chunks instead, with :func:`export_master_key` (``dsr.exports.sealed``)."""
     return _fernet(derive_key(secret_key or _secret(), f"fernet:{label}"))
+
+
+def export_master_key(config: Mapping[str, Any] | None = None) -> bytes:
+    """The 32-byte key that seals answer files (``dsr.exports.sealed``).
+
+    ``export_key`` (DSR_EXPORT_KEY: 32 random bytes in url-safe base64, the format a Fernet
+    key has) when set, otherwise derived from ``secret_key``. Each file then gets its own key
+    from this one and a random salt.
+    """
+    config = config if config is not None else current_app.config
+    configured = config.get("EXPORT_KEY")
+    if configured:
+        raw = configured.encode() if isinstance(configured, str) else bytes(configured)
+        try:
+            key = base64.urlsafe_b64decode(raw)
+        except (ValueError, TypeError):
+            raise ValueError("export_key must be url-safe base64") from None
+        if len(key) != 32:
+            raise ValueError("export_key must hold 32 bytes (44 characters of base64)")
+        return key
+    return derive_key(str(config["SECRET_KEY"]), "export-files")
 
 
 def encrypt(plaintext: str, label: str) -> str:

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, request, session
-from flask_babel import Babel, format_date, format_datetime
+from flask_babel import Babel, format_date, format_datetime, format_decimal
 
 from dsr.config import LANGUAGES
 
@@ -40,6 +40,7 @@ def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.filters["date"] = _date_filter
     app.jinja_env.filters["datetime"] = _datetime_filter
+    app.jinja_env.filters["bytes"] = _bytes_filter
 
 
 def _date_filter(value: date | datetime | None, fmt: str = "yyyy-MM-dd") -> str:
@@ -56,3 +57,14 @@ def _datetime_filter(value: datetime | None, fmt: str = "yyyy-MM-dd HH:mm") -> s
     if value is None:
         return ""
     return format_datetime(value, fmt)
+
+
+def _bytes_filter(value: int | None) -> str:
+    """A file size as people read it, in the page's language (1,2 MB in Swedish)."""
+    size = float(value or 0)
+    unit = "B"
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            break
+        size /= 1000
+    return f"{format_decimal(round(size, 1), format='#,##0.#')} {unit}"

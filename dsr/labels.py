@@ -216,6 +216,16 @@ EVENT_LABELS: dict[str, LazyString] = {
     "review.requested": _l("Review given to a person"),
     "review.concluded": _l("Review concluded"),
     "art19.notified": _l("Recipient notified (Art. 19)"),
+    # The answer (dsr.exports).
+    "export.prepared": _l("Answer requested"),
+    "export.built": _l("Answer made"),
+    "export.failed": _l("Making the answer failed"),
+    "export.previewed": _l("Answer previewed by staff"),
+    "export.released": _l("Answer released to the subject"),
+    "export.replaced": _l("Earlier answer replaced and deleted"),
+    "export.code_sent": _l("Download code sent"),
+    "export.downloaded": _l("Answer downloaded by the subject"),
+    "export.expired": _l("Answer expired and deleted"),
 }
 
 _KINDS: dict[str, dict[Any, LazyString]] = {

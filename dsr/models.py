@@ -535,16 +535,28 @@ class EmailOutbox(SQLModel, table=True):
 
 
 class Export(SQLModel, table=True):
-    """A file of the subject's answer, encrypted at rest, with an expiry."""
+    """A file of the subject's answer, encrypted at rest, with an expiry (``dsr.exports``).
+
+    ``building`` until the scheduler's job has written it, then ``ready`` (or ``failed``,
+    with the reason); staff release a ready answer to the subject, and it becomes
+    ``expired`` when its file is purged.
+    """
 
     __tablename__ = "exports"
     __table_args__ = (
         CheckConstraint("progress BETWEEN 0 AND 100", name="progress_percent"),
         CheckConstraint("size_bytes IS NULL OR size_bytes >= 0", name="size_not_negative"),
+        CheckConstraint("state <> 'failed' OR error IS NOT NULL", name="failure_has_reason"),
+        Index("ix_exports_state_claimed_until", "state", "claimed_until"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     request_id: int = Field(sa_column=fk_column("requests.id", nullable=False))
+    #: The executed plan the answer was made from.
+    plan_id: int | None = Field(default=None, sa_column=fk_column("request_plans.id"))
+    #: ``dsr.rights.base.digest`` of the plan's outcome when the answer was made: a later
+    #: step (a review concluded, a restriction lifted) changes it, and the answer is stale.
+    outcome_sha256: str | None = Field(default=None, sa_column=Column(String(64)))
     state: ExportState = Field(
         default=ExportState.building, sa_column=enum_column(ExportState, "export_state")
     )
@@ -564,6 +576,9 @@ class Export(SQLModel, table=True):
     expires_at: datetime | None = Field(default=None, sa_column=utc_column(index=True))
     purged_at: datetime | None = Field(default=None, sa_column=utc_column())
     download_count: int = Field(default=0)
+    #: Which scheduler builds the file and until when (a crashed build's claim runs out).
+    claimed_by: str | None = Field(default=None, sa_column=Column(String(100)))
+    claimed_until: datetime | None = Field(default=None, sa_column=utc_column())
 
 
 class ManualTask(SQLModel, table=True):

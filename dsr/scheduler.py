@@ -94,6 +94,7 @@ def job_specs(config: Mapping[str, Any]) -> list[JobSpec]:
 
     The outbox comes last so that what the other jobs queued goes out in the same run.
     """
+    from dsr.exports import jobs as answer_jobs
     from dsr.jobs import expiry, reminders, retention
     from dsr.notifications import deliver_pending
     from dsr.rights import jobs as rights_jobs
@@ -112,6 +113,8 @@ def job_specs(config: Mapping[str, Any]) -> list[JobSpec]:
         JobSpec("erasures", rights_jobs.run_due_erasures, 60),
         # Records kept by law, erased the day after their end date.
         JobSpec("erasure_followups", rights_jobs.run_erasure_followups, poll, daily=True),
+        # Answers staff asked for, built off the request thread (progress on the row).
+        JobSpec("build_answers", answer_jobs.build_answers, 10),
         JobSpec("outbox", deliver_pending, config["OUTBOX_POLL_SECONDS"]),
     ]
 

@@ -12,6 +12,8 @@ from dsr.models import (
     AssuranceLevel,
     AuditEvent,
     EmailOutbox,
+    Export,
+    ExportState,
     ManualTask,
     PlanState,
     Request,
@@ -252,6 +254,8 @@ def test_completing_waits_for_manual_tasks(client, login_as, verified, db):
             outcome={},
         )
     )
+    # An access request is answered with a released answer file (dsr.exports).
+    db.add(Export(request_id=verified.id, state=ExportState.ready, released_at=utcnow()))
     db.commit()
     blocked = client.submit(
         f"/staff/requests/{verified.reference}/complete", {"summary": "Klart", "step": "send"}

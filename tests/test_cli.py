@@ -84,3 +84,40 @@ def test_the_demo_queue_has_requests_in_several_states(make_app, fresh_database)
             RequestStatus.closed,
         } <= statuses
         assert audit.verify_chain(session) is None
+
+
+def test_sample_answer_runs_the_whole_flow_on_a_throwaway_demo(app, db, tmp_path):
+    import json
+    import zipfile
+
+    from pypdf import PdfReader
+
+    from tests.exports_support import validator
+
+    out = tmp_path / "answers"
+    result = app.test_cli_runner().invoke(
+        args=["dsr", "sample-answer", "--profile", "kliently", "--right", "access", "--out", out]
+    )
+    assert result.exit_code == 0, result.output
+    assert "access: DSR-" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["access.json", "access.pdf", "access.zip"]
+    doc = json.loads((out / "access.json").read_text(encoding="utf-8"))
+    assert validator().is_valid(doc)
+    assert doc["subject"]["name"] == "Astrid Lindqvist" and doc["summary"]["records"] > 0
+    text = "".join(page.extract_text() for page in PdfReader(out / "access.pdf").pages)
+    assert "Astrid" in text and "Sida 1 av" in text
+    with zipfile.ZipFile(out / "access.zip") as bundle:
+        assert bundle.read("answer.json") == (out / "access.json").read_bytes()
+    # The configured database saw nothing of it.
+    from dsr.models import Request
+
+    assert db.scalars(select(Request)).all() == []
+
+
+def test_sample_answer_refuses_a_right_the_profile_does_not_offer(app, tmp_path):
+    result = app.test_cli_runner().invoke(
+        args=["dsr", "sample-answer", "--profile", "cling", "--right", "human_review"]
+        + ["--out", str(tmp_path)]
+    )
+    assert result.exit_code == 1
+    assert "does not offer human_review" in result.output

@@ -116,6 +116,8 @@ def export_file(app, db, request, name, *, expires_at, state=ExportState.ready):
         size_bytes=16,
         progress=100,
         expires_at=expires_at,
+        # A failed answer always says why.
+        error="The source could not be read." if state == ExportState.failed else None,
     )
     db.add(export)
     db.commit()

@@ -14,7 +14,18 @@ from sqlmodel import select
 
 from dsr import suppression
 from dsr.audit import AuditEvent
-from dsr.models import ManualTask, PlanState, Request, RequestStatus, Right, TaskStatus
+from dsr.db import utcnow
+from dsr.exports.jobs import build_answers
+from dsr.models import (
+    Export,
+    ExportState,
+    ManualTask,
+    PlanState,
+    Request,
+    RequestStatus,
+    Right,
+    TaskStatus,
+)
 from dsr.rights import service
 from dsr.rights.base import Environment
 from dsr.rights.jobs import run_due_erasures
@@ -80,7 +91,21 @@ def decide(client, db, request, profile):
         post(client, request, "purposes", purposes=keys)
 
 
-def finish(client, db, request):
+def release_answer(client, db, app, request):
+    """Make the answer on the request page, let the scheduler build it, release it."""
+    made = client.submit(f"/staff/requests/{request.reference}/answer", {})
+    assert made.status_code == 302
+    db.expire_all()
+    assert build_answers(db, utcnow(), app.config) == 1
+    export = db.exec(select(Export).where(Export.request_id == request.id)).one()
+    assert export.state == ExportState.ready, export.error
+    released = client.submit(f"/staff/requests/{request.reference}/answer/{export.id}/release", {})
+    assert released.status_code == 302
+    db.refresh(export)
+    assert export.released_at is not None
+
+
+def finish(client, db, app, request):
     """Finish the manual tasks as a handler would, then complete the request."""
     db.expire_all()
     for task in db.exec(select(ManualTask).where(ManualTask.request_id == request.id)):
@@ -96,6 +121,9 @@ def finish(client, db, request):
     if restricted and request.right != Right.restriction:
         post(client, request, "lift_notice", reason="Checked.")
         post(client, request, "lift")
+    if request.right in (Right.access, Right.portability):
+        # Access and portability are answered with the subject's data, released to them.
+        release_answer(client, db, app, request)
     response = client.submit(
         f"/staff/requests/{request.reference}/complete", {"summary": "Klart.", "step": "send"}
     )
@@ -139,7 +167,7 @@ def test_every_promised_right_works_end_to_end(
             assert again.status_code == 302
             assert json.dumps(live(db, request).outcome, sort_keys=True) == before
             assert len(db.exec(select(AuditEvent)).all()) == events
-            finish(client, db, request)
+            finish(client, db, app, request)
 
 
 def profile_grace(app):

@@ -46,12 +46,15 @@ def test_every_job_is_listed_with_its_schedule(app):
         "purge_rate_limits",
         "erasures",
         "erasure_followups",
+        "build_answers",
         "outbox",
     ]
     assert {i for i, s in specs.items() if s.daily} == DAILY
     assert specs["outbox"].seconds == app.config["OUTBOX_POLL_SECONDS"]
     assert specs["heartbeat"].seconds == app.config["SCHEDULER_HEARTBEAT_SECONDS"]
     assert specs["erasures"].seconds == 60
+    # Answers are built off the request thread, soon after staff ask for them.
+    assert specs["build_answers"].seconds == 10
 
 
 def test_daily_jobs_wait_for_the_daily_hour_in_stockholm(app, db, frozen_time):

@@ -90,7 +90,8 @@ def exports_dir(config: Mapping[str, Any]) -> Path:
 
 
 def delete_export_file(directory: Path, name: str | None) -> None:
-    """Remove an answer file; a missing file is fine (a previous run may have got this far)."""
+    """Remove an answer file, and what a build cut short left of it (``<name>.part``); a
+    missing file is fine (a previous run may have got this far)."""
     if not name:
         return
     target = (directory / name).resolve()
@@ -99,6 +100,7 @@ def delete_export_file(directory: Path, name: str | None) -> None:
         log.error("export file name %r points outside %s; not deleted", name, directory)
         return
     target.unlink(missing_ok=True)
+    target.with_name(target.name + ".part").unlink(missing_ok=True)
 
 
 def purge_export(session: Session, export: Export, now: datetime, config: Mapping[str, Any]) -> str:

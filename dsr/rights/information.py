@@ -64,7 +64,8 @@ RIGHT_TEXTS = {
 ALWAYS = (Right.rectification, Right.erasure, Right.restriction, Right.objection)
 
 
-def _controller(profile: Profile) -> dict[str, Any]:
+def controller_details(profile: Profile) -> dict[str, Any]:
+    """Who the controller is and how to reach them, as every answer states it."""
     c = profile.controller
     return {
         "name": c.name,
@@ -114,7 +115,7 @@ def information(
         ]
     return {
         "tailored": tailored,
-        "controller": _controller(profile),
+        "controller": controller_details(profile),
         "purposes": [
             {
                 "key": p.key,

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlmodel import Session
 
 from dsr import audit, notifications, workflow
 from dsr.audit import Actor
 from dsr.db import utcnow
-from dsr.models import ManualTask, Request, Right, TaskKind, TaskStatus
+from dsr.models import AuditEvent, ManualTask, Request, Right, TaskKind, TaskStatus
 from dsr.profiles import Profile, current_profile
 
 ART19_RIGHTS = frozenset({Right.rectification, Right.erasure, Right.restriction})
@@ -65,7 +67,11 @@ def _notify_tasks(session: Session, request: Request) -> dict[str, ManualTask]:
     }
 
 
-EMAILED_NOTE = "Emailed to {address} by the service."
+def emailed_note(address: str, language: str) -> str:
+    """The task's note when the service emailed the notice itself, in the subject's language
+    (the answer shows it to them)."""
+    with force_locale(language):
+        return _("Emailed to %(address)s by the service.", address=address)
 
 
 def notify_recipients(
@@ -108,7 +114,7 @@ def notify_recipients(
             session,
             task,
             status=TaskStatus.done,
-            note=EMAILED_NOTE.format(address=recipient.privacy_email),
+            note=emailed_note(recipient.privacy_email, request.language),
             actor=actor,
             now=now,
         )
@@ -124,12 +130,27 @@ def notify_recipients(
     return sent
 
 
+def _emailed_recipients(session: Session, request: Request) -> set[str]:
+    """Recipients the service itself emailed an Art. 19 notice for this request."""
+    events = session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.request_id == request.id, AuditEvent.action == "art19.notified"
+        )
+    )
+    return {
+        str(e.payload["recipient"])
+        for e in events
+        if e.payload and e.payload.get("method") == "email"
+    }
+
+
 def recipients_for_subject(
     session: Session, request: Request, profile: Profile | None = None
 ) -> list[RecipientNotice]:
     """The recipients of the subject's data and, for this request, their Art. 19 notice."""
     profile = profile or current_profile()
     tasks = _notify_tasks(session, request) if request.right in ART19_RIGHTS else {}
+    emailed = _emailed_recipients(session, request)
     listed = []
     for recipient in profile.recipients:
         task = tasks.get(recipient.name)
@@ -144,10 +165,7 @@ def recipients_for_subject(
             }[task.status]
             when = task.completed_at
             if task.status == TaskStatus.done:
-                emailed = recipient.privacy_email and task.note == EMAILED_NOTE.format(
-                    address=recipient.privacy_email
-                )
-                method = "email" if emailed else "by_hand"
+                method = "email" if recipient.name in emailed else "by_hand"
         listed.append(
             RecipientNotice(
                 name=recipient.name,

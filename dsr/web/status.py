@@ -8,23 +8,36 @@ unknown, revoked and malformed tokens are indistinguishable.
 
 from __future__ import annotations
 
+import logging
 from contextlib import nullcontext
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import LazyString, force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlmodel import Session, col
-from wtforms import TextAreaField
+from wtforms import StringField, TextAreaField
 
 from dsr import identity, labels, messages
 from dsr.audit import Actor
 from dsr.config import LANGUAGES
 from dsr.db import session as db_session
 from dsr.db import utcnow
+from dsr.exports import service as answers
+from dsr.exports.sealed import SealedFileError
 from dsr.identity import CodeCheck
 from dsr.models import AuditEvent, Request, RequestStatus, TokenPurpose, VerificationToken
 from dsr.validation import FieldError, clean_text
@@ -32,6 +45,8 @@ from dsr.web import limits
 from dsr.web.forms import ConfirmForm
 from dsr.web.intake_forms import REQUIRED, TEXT_FILTERS, CodeForm, code_error, show_errors
 from dsr.workflow import WorkflowError
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("status", __name__, url_prefix="/status")
 
@@ -54,6 +69,8 @@ TIMELINE: dict[str, LazyString] = {
     "request.partially_refused": _l("We refused part of your request. Our message explains why."),
     "request.withdrawn": _l("You withdrew your request."),
     "request.expired": _l("The request expired: the email address was never confirmed."),
+    "export.released": _l("Our answer is ready for you to download."),
+    "export.downloaded": _l("You downloaded the answer."),
 }
 TIMELINE_DEFAULT = _l("Your request was updated.")
 #: Events whose reason was written for the subject (the extension's grounds, the question).
@@ -62,6 +79,19 @@ REASON_SHOWN = frozenset({"request.extended", "request.paused"})
 
 class ReplyForm(FlaskForm):
     body = TextAreaField(_l("Your message"), validators=REQUIRED, filters=TEXT_FILTERS)
+
+
+class DownloadForm(FlaskForm):
+    download_code = StringField(
+        _l("Download code from the email"),
+        validators=REQUIRED,
+        render_kw={
+            "class": "code-input",
+            "inputmode": "numeric",
+            "autocomplete": "one-time-code",
+            "maxlength": 12,
+        },
+    )
 
 
 def _load(token: str) -> tuple[Request, VerificationToken]:
@@ -97,6 +127,7 @@ def _page(
     *,
     reply_form: ReplyForm | None = None,
     code_form: CodeForm | None = None,
+    download_form: DownloadForm | None = None,
     status: int = 200,
 ) -> Any:
     s = db_session()
@@ -114,10 +145,25 @@ def _page(
             code_form=code_form or CodeForm(),
             resend_form=ConfirmForm(),
             unverified=request_.status == RequestStatus.unverified,
-            # Filled in by the answer delivery when there is something to download.
-            downloads=[],
+            downloads=_downloads(s, request_),
+            download_form=download_form or DownloadForm(),
         )
     return html, status
+
+
+def _downloads(s: Session, request_: Request) -> list[dict[str, Any]]:
+    """The answer the subject can download now (none or one), as the page shows it."""
+    export = answers.offered(s, request_)
+    if export is None:
+        return []
+    return [
+        {
+            "size_bytes": export.size_bytes or 0,
+            "sha256": export.sha256,
+            "released_at": export.released_at,
+            "expires_at": export.expires_at,
+        }
+    ]
 
 
 @bp.get("/<token>")
@@ -210,3 +256,96 @@ def resend(token: str) -> Any:
     s.commit()
     flash(_("We have sent you a new email with a new code. Earlier codes no longer work."), "info")
     return redirect(url_for("status.show", token=token))
+
+
+# --- the answer: a fresh emailed code for each download ------------------------------------------
+
+
+def download_code_error(result: CodeCheck, row: VerificationToken | None) -> LazyString:
+    """What to say about a download code that was not accepted."""
+    if result == CodeCheck.exhausted:
+        return _l("Too many wrong codes: this code no longer works. Ask for a new code above.")
+    if result == CodeCheck.expired:
+        return _l(
+            "The code has expired, was used, or a newer one has been sent. Ask for a new code above."
+        )
+    left = max(0, identity.max_code_attempts() - (row.attempts if row else 0))
+    return _l("That code is not right. Tries left: %(left)d.", left=left)
+
+
+@bp.post("/<token>/answer/code")
+def answer_code(token: str) -> Any:
+    """Email a download code to the request's address (the answer needs it)."""
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    request_, _row = _load(token)
+    s = db_session()
+    if answers.offered(s, request_) is None or not request_.subject_email:
+        return redirect(url_for("status.show", token=token))
+    over = limits.exceeded(s, "resend", "ip", limits.client_ip())
+    over = limits.exceeded(s, "resend", "email", request_.subject_email) or over
+    s.commit()
+    if over:
+        abort(429)
+    answers.send_download_code(s, request_)
+    s.commit()
+    flash(
+        _("We have emailed you a download code. Type it below; earlier codes no longer work."),
+        "info",
+    )
+    return redirect(url_for("status.show", token=token, _anchor="downloads"))
+
+
+@bp.post("/<token>/answer")
+def answer_download(token: str) -> Any:
+    """The answer's ZIP for a right, fresh code: the download is counted and logged here,
+    in the POST, and the response is the file itself, so no GET ever changes anything."""
+    form = DownloadForm()
+    valid = form.validate_on_submit()
+    if form.csrf_token.errors:
+        abort(400)
+    request_, _row = _load(token)
+    if not valid:  # no code typed
+        return _page(token, request_, download_form=form, status=422)
+    s = db_session()
+    export = answers.offered(s, request_)
+    if export is None:
+        flash(_("There is no answer to download any more."), "error")
+        return redirect(url_for("status.show", token=token))
+    over = limits.exceeded(s, "verify", "ip", limits.client_ip())
+    if request_.subject_email:
+        over = limits.exceeded(s, "verify", "email", request_.subject_email) or over
+    s.commit()
+    if over:
+        abort(429)
+    result = answers.check_download_code(s, request_, form.download_code.data or "")
+    s.commit()
+    if result != CodeCheck.accepted:
+        row = answers.latest_download_code(s, request_)
+        show_errors(form, {"download_code": download_code_error(result, row)})
+        return _page(token, request_, download_form=form, status=422)
+    try:
+        plain = answers.open_plaintext(export)
+    except (OSError, SealedFileError, WorkflowError):
+        log.exception("answer file of export %s cannot be read", export.id)
+        flash(
+            _("Your answer cannot be read right now. We have been told; please try later."), "error"
+        )
+        return redirect(url_for("status.show", token=token))
+    answers.record_download(s, export)
+    s.commit()
+
+    def chunks() -> Any:
+        with plain:
+            while chunk := plain.read(64 * 1024):
+                yield chunk
+
+    return Response(
+        chunks(),
+        mimetype="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{request_.reference}.zip"',
+            "Content-Length": str(export.size_bytes or 0),
+        },
+    )
