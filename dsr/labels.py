@@ -10,7 +10,7 @@ from typing import Any
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 
-from dsr.models import AssuranceLevel, Channel, OutboxStatus, RequestStatus, Right
+from dsr.models import AssuranceLevel, Channel, OutboxStatus, RequestStatus, Right, TaskKind
 
 #: What each right is called, as a heading.
 RIGHT_TITLES: dict[Right, LazyString] = {
@@ -149,6 +149,16 @@ OUTBOX_STATUS_LABELS: dict[OutboxStatus, LazyString] = {
     OutboxStatus.dead: _l("Given up"),
 }
 
+TASK_KIND_LABELS: dict[TaskKind, LazyString] = {
+    TaskKind.locate: _l("Search by hand"),
+    TaskKind.erase: _l("Erase by hand"),
+    TaskKind.rectify: _l("Correct by hand"),
+    TaskKind.restrict: _l("Restrict by hand"),
+    TaskKind.notify: _l("Notify the recipient (Art. 19)"),
+    TaskKind.review: _l("Human review (Art. 22)"),
+    TaskKind.other: _l("Other"),
+}
+
 #: How the timeline names what happened; unknown actions show their code.
 EVENT_LABELS: dict[str, LazyString] = {
     "request.created": _l("Request received"),
@@ -236,6 +246,7 @@ _KINDS: dict[str, dict[Any, LazyString]] = {
     "channel": CHANNEL_LABELS,
     "assurance": ASSURANCE_LABELS,
     "outbox": OUTBOX_STATUS_LABELS,
+    "task": TASK_KIND_LABELS,
     "event": EVENT_LABELS,
 }
 
