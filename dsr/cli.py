@@ -21,9 +21,6 @@ from dsr.models import Right, StaffRole
 
 dsr_cli = AppGroup("dsr", help="Operate the data subject rights service.")
 
-DEMO_ADMIN_EMAIL = "admin@example.com"
-DEMO_ADMIN_PASSWORD = "dsr-demo-admin"  # noqa: S105 - printed on purpose; development only
-
 
 def register(app: Flask) -> None:
     app.cli.add_command(dsr_cli)
@@ -167,10 +164,9 @@ def seed_demo() -> None:
         click.echo(f"Demo data loaded: staff accounts and {requests_made} requests on the queue.")
     for line in demo.seed_customer_systems(current_app.config):
         click.echo(line)
-    click.echo(
-        f"Demo admin: {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD} "
-        f"(staff login at {current_app.config['BASE_URL']}/staff/login)"
-    )
+    click.echo(f"Demo staff (log in at {current_app.config['BASE_URL']}/staff/login):")
+    for email, _name, role, password in demo.DEMO_STAFF:
+        click.echo(f"  {role.value:<8} {email} / {password}")
 
 
 @dsr_cli.command("serve")

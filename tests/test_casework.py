@@ -345,3 +345,26 @@ def test_every_right_gets_the_right_required_assurance_shown(client, login_as, m
     erasure = make_request(right=Right.erasure)
     html = client.get(f"/staff/requests/{erasure.reference}").get_data(as_text=True)
     assert "Krävs för denna rättighet" in html and "E-postadressen bekräftad" in html
+
+
+def test_the_request_page_marks_a_question_asked_late(client, db, login_as, make_request):
+    from dsr import workflow
+    from dsr.audit import Actor
+    from dsr.models import PauseReason
+
+    handler = login_as("handler")
+    late = make_request(received_at=utcnow() - timedelta(days=20), status=RequestStatus.verified)
+    early = make_request(received_at=utcnow() - timedelta(days=1), status=RequestStatus.verified)
+    for request in (late, early):
+        workflow.pause(
+            db,
+            request,
+            reason=PauseReason.identity,
+            question="Vilken adress?",
+            actor=Actor.staff(handler),
+        )
+    db.commit()
+    assert "Frågat sent" in client.get(f"/staff/requests/{late.reference}").get_data(as_text=True)
+    assert "Frågat sent" not in client.get(f"/staff/requests/{early.reference}").get_data(
+        as_text=True
+    )

@@ -47,7 +47,12 @@ def test_seed_demo_needs_development_and_is_harmless_twice(make_app, fresh_datab
     first = runner.invoke(args=["dsr", "seed-demo"])
     assert first.exit_code == 0, first.output
     assert "Demo data loaded: staff accounts and 9 requests on the queue." in first.output
-    assert "admin@example.com / dsr-demo-admin" in first.output
+    for login in (
+        "admin@example.com / dsr-demo-admin",
+        "handler@example.com / dsr-demo-handler",
+        "auditor@example.com / dsr-demo-auditor",
+    ):
+        assert login in first.output
     second = runner.invoke(args=["dsr", "seed-demo"])
     assert second.exit_code == 0 and "Demo data loaded" not in second.output
     client = app.test_client()

@@ -43,3 +43,18 @@ def test_unreachable_database_gives_503(make_app, backend, tmp_path):
     assert response.status_code == 503
     assert response.get_json() == {"status": "unavailable", "database": "unreachable"}
     get_db(app).dispose()
+
+
+def test_staff_pages_warn_while_the_scheduler_is_silent(app, client, db, login_as):
+    login_as("handler")
+    silent = client.get("/staff/").get_data(as_text=True)
+    assert 'class="banner banner-warning"' in silent
+
+    scheduler.record_heartbeat(db, utcnow(), app.config, instance="test-scheduler")
+    db.commit()
+    alive = client.get("/staff/").get_data(as_text=True)
+    assert 'class="banner banner-warning"' not in alive
+
+
+def test_the_public_pages_never_show_the_scheduler_warning(client):
+    assert 'class="banner banner-warning"' not in client.get("/").get_data(as_text=True)

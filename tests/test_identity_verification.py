@@ -269,3 +269,16 @@ def test_tokens_expire_relative_to_issue(app, client, db, smtp, frozen_time):
     [token] = tokens(db, request)
     assert token.expires_at - token.created_at == timedelta(hours=24)
     assert token.created_at == utcnow()
+
+
+def test_new_codes_are_limited_per_hour_for_one_ip_address(app, client, db, smtp, monkeypatch):
+    monkeypatch.setitem(app.config, "RATELIMIT_RESEND_PER_HOUR_IP", 2)
+    submit(client, Right.access, email="forsta@example.se")
+    assert client.submit("/request/resend", {}).status_code == 302
+    assert client.submit("/request/resend", {}).status_code == 302
+    # Another person's browser on the same address: their own email has asked for nothing yet.
+    neighbour = app.test_client()
+    submit(neighbour, Right.erasure, email="andra@example.se")
+    before = len(queued(db, "verification"))
+    assert neighbour.submit("/request/resend", {}).status_code == 429
+    assert len(queued(db, "verification")) == before

@@ -260,3 +260,31 @@ def test_bulk_reminder_to_verify_sends_a_fresh_code(app, client, login_as, make_
     [mail] = smtp.to("vantar@example.se")
     assert re.search(r"\b\d{6}\b", text_body(mail))
     assert smtp.to("klar@example.se") == []
+
+
+def test_one_status_at_a_time(client, login_as, make_request):
+    login_as("handler")
+    waiting = make_request(status=RequestStatus.unverified)
+    verified = make_request(status=RequestStatus.verified)
+    done = make_request(status=RequestStatus.completed, closed_at=utcnow())
+    assert refs(client.get("/staff/?status=verified")) == [verified.reference]
+    assert refs(client.get("/staff/?status=unverified")) == [waiting.reference]
+    assert refs(client.get("/staff/?status=completed")) == [done.reference]
+
+
+def test_how_soon_is_due_soon_is_a_setting(app, client, db, login_as, make_request, monkeypatch):
+    login_as("handler")
+    request = make_request()
+    in_eight_days = date.today() + timedelta(days=8)
+    request.due_target = request.due_legal = request.first_due_legal = in_eight_days
+    db.add(request)
+    db.commit()
+
+    assert app.config["DEADLINES_DUE_SOON_DAYS"] == 5
+    assert refs(client.get("/staff/?due=due_soon")) == []
+    assert refs(client.get("/staff/?due=later")) == [request.reference]
+
+    monkeypatch.setitem(app.config, "DEADLINES_DUE_SOON_DAYS", 10)
+    assert refs(client.get("/staff/?due=due_soon")) == [request.reference]
+    html = client.get("/staff/").get_data(as_text=True)
+    assert 'class="due-soon"' in html.split(request.reference)[0].rsplit("<tr", 1)[1]
