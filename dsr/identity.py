@@ -388,6 +388,17 @@ def meets(request: Request, level: AssuranceLevel) -> bool:
     return request.status != RequestStatus.unverified and request.assurance.rank >= level.rank
 
 
+def sufficient_for_right(request: Request) -> bool:
+    """May the service act on the request's right for this subject?
+
+    The email must be confirmed (the request is past ``unverified``) whatever the right, and
+    the assurance reached must meet what the right needs.
+    """
+    return request.status != RequestStatus.unverified and meets(
+        request, required_assurance(request.right)
+    )
+
+
 def _raise_assurance(
     request: Request, level: AssuranceLevel, method: str, note: str | None, now: datetime
 ) -> None:

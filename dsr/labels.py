@@ -189,6 +189,7 @@ EVENT_LABELS: dict[str, LazyString] = {
     "plan.started": _l("Plan started"),
     "plan.resumed": _l("Plan resumed"),
     "plan.failed": _l("Plan stopped on an error"),
+    "plan.held": _l("Plan not run by the scheduler"),
     "plan.executed": _l("Plan executed"),
     "plan.purposes_chosen": _l("Purposes chosen"),
     "tasks.created": _l("Manual tasks created"),

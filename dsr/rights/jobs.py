@@ -66,10 +66,33 @@ def run_due_erasures(session: Session, now: datetime, config: Mapping[str, Any])
         except WorkflowError as exc:
             session.rollback()
             log.warning("erasure plan %s not run: %s", row.id, exc)
+            _hold(session, row, str(exc), now)
             continue
         session.commit()
         done += 1
     return done
+
+
+def _hold(session: Session, row: RequestPlan, reason: str, now: datetime) -> None:
+    """Show staff why an approved erasure is not running (the identity bar was raised, the
+    request closed): on the plan, and once per reason in the audit log, not every minute.
+    The plan stays approved and runs as soon as what stopped it is put right."""
+    session.refresh(row)
+    if row.error == reason:
+        return
+    row.error = reason
+    row.updated_at = now
+    session.add(row)
+    audit.record(
+        session,
+        "plan.held",
+        Actor.system("scheduler"),
+        request=session.get(Request, row.request_id),
+        reason=reason,
+        payload={"plan": row.number},
+        at=now,
+    )
+    session.commit()
 
 
 def run_erasure_followups(session: Session, now: datetime, config: Mapping[str, Any]) -> int:

@@ -31,7 +31,6 @@ from dsr.models import (
     PlanState,
     Request,
     RequestPlan,
-    RequestStatus,
     Right,
     StaffUser,
 )
@@ -79,8 +78,7 @@ def _staff_id(actor: Actor) -> int | None:
 
 def check_identity(request: Request) -> None:
     """Refuse to act for a subject whose identity is not verified well enough for the right."""
-    required = identity.required_assurance(request.right)
-    if request.status == RequestStatus.unverified or not identity.meets(request, required):
+    if not identity.sufficient_for_right(request):
         raise WorkflowError(
             _l(
                 "The subject's identity is not verified well enough for this right; nothing has been changed."

@@ -14,6 +14,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlmodel import Session
 
+from dsr import workflow
 from dsr.audit import Actor
 from dsr.db import utcnow
 from dsr.models import PlanState, Request, RequestPlan, Right
@@ -225,6 +226,9 @@ def restrict_while_checking(session: Session, row: RequestPlan, *, actor: Actor)
     _expect(row, Right.rectification)
     env = Environment.current()
     request = _request(session, row)
+    # It writes to the customer's systems at once, so it needs what running a plan needs.
+    workflow.require_open(request)
+    service.check_identity(request)
     service.revise(
         session,
         row,

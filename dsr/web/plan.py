@@ -107,8 +107,7 @@ def show(reference: str) -> Any:
     if row is not None and row.state == PlanState.draft:
         handler = service.handler_for(row.right)
         blockers = handler.blockers(handler.load(row.plan))
-        required = identity.required_assurance(item.right)
-        if not identity.meets(item, required):
+        if not identity.sufficient_for_right(item):
             blockers.insert(0, _("The subject's identity is not verified well enough yet."))
         if row.right in (Right.access, Right.rectification, Right.erasure):
             env = Environment.current()
