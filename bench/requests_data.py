@@ -199,11 +199,11 @@ def bench_moment() -> datetime:
 
 def requests_database(ctx: Context) -> RequestsData:
     """The run's service database with its requests, built on first use."""
-    data = ctx.shared.get("requests_data")
+    data: RequestsData | None = ctx.shared.get("requests_data")
     if data is None:
         data = build(ctx)
         ctx.shared["requests_data"] = data
-    return data  # type: ignore[no-any-return]
+    return data
 
 
 def _weighted(choices: Sequence[tuple[str, int]]) -> tuple[list[str], list[int]]:
@@ -264,9 +264,9 @@ def generate(
         channel = rng.choices(channels, channel_w)[0]
         language = "en" if rng.random() < 0.15 else "sv"
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        name = f"{first} {last}"
+        name: str | None = f"{first} {last}"
         suffix = str(rng.randrange(1, 1000)) if rng.random() < 0.6 else ""
-        email = f"{_ascii(first)}.{_ascii(last)}{suffix}@{rng.choice(DOMAINS)}"
+        email: str | None = f"{_ascii(first)}.{_ascii(last)}{suffix}@{rng.choice(DOMAINS)}"
         phone = f"+46 70 {rng.randrange(1000000, 9999999)}" if rng.random() < 0.2 else None
         details = {"version": 1, "message": None, **DETAILS[right]}
 

@@ -69,7 +69,9 @@ def remove_personal_data(session: Session, now: datetime, config: Mapping[str, A
                 col(Request.closed_at) < cutoff,
                 col(Request.anonymized_at).is_(None),
             )
-            .order_by(col(Request.id))
+            # Longest closed first, along the index (by id, the database would walk every
+            # anonymised request to find none left).
+            .order_by(col(Request.closed_at), col(Request.id))
             .limit(BATCH),
             Request,
         )
