@@ -62,9 +62,18 @@ test: setup chromium lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff check dsr tests app.py migrations/env.py
-	$(BIN)/ruff format --check --quiet dsr tests app.py
+	$(BIN)/ruff check dsr tests bench app.py migrations/env.py
+	$(BIN)/ruff format --check --quiet dsr tests bench app.py
 	$(BIN)/mypy
+
+# Benchmarks (see BENCHMARKS.md): a million requests on the PostgreSQL server at
+# 127.0.0.1:5432 (DSR_BENCH_POSTGRES_URL to use another), or a smaller run on SQLite.
+# BENCH_ARGS passes more options, e.g. BENCH_ARGS="--only queue".
+bench: setup
+	$(BIN)/python -m bench --size full --backend postgresql $(BENCH_ARGS)
+
+bench-quick: setup
+	$(BIN)/python -m bench --size quick --backend sqlite $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance/*.sqlite3* .pytest_cache tests/artifacts $(MO)

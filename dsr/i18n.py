@@ -49,6 +49,9 @@ def _date_filter(value: date | datetime | None, fmt: str = "yyyy-MM-dd") -> str:
         return ""
     if isinstance(value, datetime):
         value = value.astimezone(local_zone()).date()
+    if fmt == "yyyy-MM-dd":
+        # The same digits in every locale; lists show many dates, and Babel takes its time.
+        return value.isoformat()
     return format_date(value, fmt)
 
 

@@ -67,6 +67,8 @@ OPEN_STATUSES = (
 )
 CLOSED_STATUSES = tuple(s for s in RequestStatus if s not in OPEN_STATUSES)
 OPEN_STATUS_SQL = "status IN ('unverified', 'verified', 'in_progress', 'awaiting_subject')"
+UNVERIFIED_SQL = "status = 'unverified'"
+NOT_ANONYMIZED_SQL = "closed_at IS NOT NULL AND anonymized_at IS NULL"
 
 
 class Channel(enum.StrEnum):
@@ -309,6 +311,21 @@ class Request(SQLModel, table=True):
             sqlite_where=text(OPEN_STATUS_SQL),
             postgresql_where=text(OPEN_STATUS_SQL),
         ),
+        # The expiry job: unverified requests by age (a few among very many).
+        Index(
+            "ix_requests_unverified_created_at",
+            "created_at",
+            sqlite_where=text(UNVERIFIED_SQL),
+            postgresql_where=text(UNVERIFIED_SQL),
+        ),
+        # The retention job: closed requests that still hold personal data. Once the job has
+        # caught up only a few years' worth of recent ones are in it, and none are due.
+        Index(
+            "ix_requests_not_anonymized_closed_at",
+            "closed_at",
+            sqlite_where=text(NOT_ANONYMIZED_SQL),
+            postgresql_where=text(NOT_ANONYMIZED_SQL),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -498,6 +515,9 @@ class VerificationToken(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
+UNSENT_SQL = "status IN ('pending', 'sending')"
+
+
 class EmailOutbox(SQLModel, table=True):
     """An email waiting to be sent, written in the transaction of the change that caused it."""
 
@@ -505,6 +525,15 @@ class EmailOutbox(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
         Index("ix_email_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        # The sender's next email: only unsent rows, in the order they go out, so finding
+        # it does not depend on how many were sent before (dsr.notifications).
+        Index(
+            "ix_email_outbox_unsent_next_attempt_at_id",
+            "next_attempt_at",
+            "id",
+            sqlite_where=text(UNSENT_SQL),
+            postgresql_where=text(UNSENT_SQL),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, null, or_, select, update
+from sqlalchemy import delete, null, or_, select, text, update
 from sqlalchemy.orm import lazyload
 from sqlmodel import Session, col
 
@@ -25,6 +25,7 @@ from dsr import audit, ratelimit
 from dsr.jobs.claims import claiming, record
 from dsr.jobs.expiry import purge_export
 from dsr.models import (
+    NOT_ANONYMIZED_SQL,
     AuditEvent,
     EmailOutbox,
     Export,
@@ -62,8 +63,15 @@ def remove_personal_data(session: Session, now: datetime, config: Mapping[str, A
             session,
             select(Request)
             .options(lazyload(Request.assignee))
-            .where(col(Request.closed_at) < cutoff, col(Request.anonymized_at).is_(None))
-            .order_by(col(Request.id))
+            .where(
+                # The index's condition word for word, so the database uses it.
+                text(NOT_ANONYMIZED_SQL),
+                col(Request.closed_at) < cutoff,
+                col(Request.anonymized_at).is_(None),
+            )
+            # Longest closed first, along the index (by id, the database would walk every
+            # anonymised request to find none left).
+            .order_by(col(Request.closed_at), col(Request.id))
             .limit(BATCH),
             Request,
         )

@@ -24,11 +24,19 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlmodel import col
 
-from dsr import audit, deadlines, identity, queue, workflow
+from dsr import audit, deadlines, identity, labels, queue, workflow
 from dsr.audit import Actor
 from dsr.db import get_db
 from dsr.db import session as db_session
-from dsr.models import Channel, CloseReason, Request, RequestStatus, Right, StaffUser
+from dsr.models import (
+    AssuranceLevel,
+    Channel,
+    CloseReason,
+    Request,
+    RequestStatus,
+    Right,
+    StaffUser,
+)
 from dsr.web.auth import handler_required, staff, staff_required
 from dsr.web.forms import ConfirmForm
 
@@ -86,7 +94,17 @@ def index() -> Any:
         staff_members=assignable_staff(),
         close_reasons=list(CloseReason),
         form=ConfirmForm(),
+        words=_words(),
     )
+
+
+def _words() -> dict[str, dict[Any, str]]:
+    """The words for the values the rows show, translated once per page, not once per row."""
+    return {
+        "right": {value: labels.label("right", value) for value in Right},
+        "status": {value: labels.label("status", value) for value in RequestStatus},
+        "assurance": {value: labels.label("assurance", value) for value in AssuranceLevel},
+    }
 
 
 @bp.post("/bulk")
