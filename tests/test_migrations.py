@@ -1,9 +1,11 @@
 """The schema comes from Alembic migrations, and they describe exactly what the models say."""
 
+import pytest
 from sqlalchemy import inspect
 
 from dsr import migrate
 from dsr.db import isolated_engine
+from tests.conftest import BACKENDS
 
 
 def test_migrations_match_the_models(databases, backend):
@@ -60,3 +62,32 @@ def test_downgrade_to_base_and_back(databases):
         engine.dispose()
     migrate.upgrade(url)
     assert migrate.differences(url) == []
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b == "postgresql"], indirect=True)
+def test_postgresql_searches_names_by_trigram_index(databases):
+    """The queue's search by any word of a name uses the trigram index (SQLite scans)."""
+    from sqlalchemy import text
+
+    url = databases.new("trgm")
+    engine = isolated_engine(url)
+    try:
+        with engine.begin() as conn:
+            definition = conn.execute(
+                text(
+                    "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_requests_subject_name_trgm'"
+                )
+            ).scalar()
+            assert definition is not None and "gin_trgm_ops" in definition
+            conn.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = "\n".join(
+                conn.execute(
+                    text(
+                        "EXPLAIN SELECT id FROM requests"
+                        " WHERE lower(subject_name) LIKE '% andersson%'"
+                    )
+                ).scalars()
+            )
+    finally:
+        engine.dispose()
+    assert "ix_requests_subject_name_trgm" in plan
