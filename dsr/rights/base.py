@@ -22,7 +22,9 @@ from typing import Any, ClassVar, Protocol
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlmodel import Session
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import update
+from sqlmodel import Session, col
 
 from dsr.audit import Actor
 from dsr.db import utcnow
@@ -324,9 +326,16 @@ class Run:
         source in its own transaction, and the record of it must be durable before the
         next batch starts, or a crash would leave the source changed and the log silent.
         """
-        self.row.execution = dict(execution)
-        self.row.updated_at = utcnow()
-        self.session.add(self.row)
+        # A statement rather than attributes set on the row: every commit expires the row,
+        # and flushing attributes set on an expired row loads the whole row first (the plan,
+        # the previous work list), which for a large erasure costs more than the batch.
+        row_id = sa_inspect(self.row).identity[0]
+        self.session.execute(
+            update(RequestPlan)
+            .where(col(RequestPlan.id) == row_id)
+            .values(execution=dict(execution), updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
         self.session.commit()
 
 

@@ -647,6 +647,9 @@ class ErasureHandler(RightHandler):
         execution = dict(run.row.execution or {})
         if "work" not in execution:
             execution = _start(run, request, plan)
+        # Read once: every checkpoint commits, which expires the row, and reading any of its
+        # attributes afterwards would load (and decode) the whole plan and work list again.
+        number = run.row.number
         batch_size = max(1, int(run.env.config["ERASURE_BATCH_SIZE"]))
         work = execution["work"]
         cursor = dict(execution["cursor"])
@@ -679,7 +682,7 @@ class ErasureHandler(RightHandler):
                 run.actor,
                 request=request,
                 payload={
-                    "plan": run.row.number,
+                    "plan": number,
                     "batch": execution["batches"],
                     "source": step["source"],
                     "table": step["table"],
