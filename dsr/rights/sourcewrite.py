@@ -276,11 +276,19 @@ class SourceSession:
     errors come out as :class:`SourceWriteError`.
     """
 
-    def __init__(self, source: SourceMap, data_dir: str | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        source: SourceMap,
+        data_dir: str | os.PathLike[str],
+        *,
+        tables: dict[str, Table] | None = None,
+    ) -> None:
+        """``tables`` keeps the reflected tables for the next session on the same source
+        (the batches of one run), which then need not reflect them again."""
         self.source = source
         self.engine, self.url = writable_engine(source, data_dir)
         self._connection: Connection | None = None
-        self._tables: dict[str, Table] = {}
+        self._tables: dict[str, Table] = {} if tables is None else tables
 
     def __enter__(self) -> SourceSession:
         try:
