@@ -39,7 +39,13 @@ from dsr.exports.answer import Answer, DataTable
 OnRecord = Callable[[], None]
 
 
+#: One encoder for every record: ``json.dumps`` with any option makes a new one per call.
+_COMPACT = json.JSONEncoder(ensure_ascii=False)
+
+
 def _dumps(value: Any, indent: int | None = None) -> str:
+    if indent is None:
+        return _COMPACT.encode(value)
     return json.dumps(value, ensure_ascii=False, indent=indent)
 
 

@@ -22,7 +22,10 @@ from typing import Any, ClassVar, Protocol
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlmodel import Session
+from sqlalchemy import bindparam, func, update
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Session, col
 
 from dsr.audit import Actor
 from dsr.db import utcnow
@@ -317,17 +320,42 @@ class Run:
         self.session.add(self.row)
         self.session.commit()
 
-    def checkpoint(self, execution: Mapping[str, Any]) -> None:
+    def checkpoint(
+        self, execution: Mapping[str, Any], *, only: Sequence[str] | None = None
+    ) -> None:
         """Commit progress so that a crashed run resumes after it.
 
         Only resumable runs (erasure, batch by batch) call this: each batch changes a
         source in its own transaction, and the record of it must be durable before the
         next batch starts, or a crash would leave the source changed and the log silent.
+
+        ``only`` names the keys that changed since the last checkpoint (the cursor, what
+        was done): just those are written into the stored state, which keeps the work
+        list written once rather than again with every batch.
         """
-        self.row.execution = dict(execution)
-        self.row.updated_at = utcnow()
-        self.session.add(self.row)
+        # A statement rather than attributes set on the row: every commit expires the row,
+        # and flushing attributes set on an expired row loads the whole row first (the plan,
+        # the previous work list), which for a large erasure costs more than the batch.
+        row_id = sa_inspect(self.row).identity[0]
+        value: Any = dict(execution)
+        if only is not None:
+            value = _json_merged(self.session, {key: execution[key] for key in only})
+        self.session.execute(
+            update(RequestPlan)
+            .where(col(RequestPlan.id) == row_id)
+            .values(execution=value, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
         self.session.commit()
+
+
+def _json_merged(session: Session, patch: Mapping[str, Any]) -> Any:
+    """The stored execution state with the top-level keys of ``patch`` replaced, computed by
+    the database (``jsonb ||`` on PostgreSQL, ``json_patch`` on SQLite)."""
+    column = RequestPlan.__table__.c.execution  # type: ignore[attr-defined]
+    if session.get_bind().dialect.name == "postgresql":
+        return column.op("||")(bindparam(None, dict(patch), type_=JSONB))
+    return func.json_patch(column, json.dumps(dict(patch)))
 
 
 class RightHandler:

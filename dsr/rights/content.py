@@ -13,13 +13,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import MetaData, select, tuple_
+from sqlalchemy import Column, select, tuple_
 from sqlalchemy.exc import SQLAlchemyError
 
 from dsr.profiles import Profile
-from dsr.rights.sourcewrite import CHUNK, coerce, key_text
+from dsr.rights.sourcewrite import CHUNK, coerce, key_text, python_type
 from dsr.sources.results import ProblemKind, SourceProblem, plain
-from dsr.sources.sql import SourceFailure, read_only, source_engine
+from dsr.sources.sql import (
+    SourceFailure,
+    in_values,
+    read_only,
+    reflect_tables,
+    source_engine,
+)
 
 
 @dataclass
@@ -107,35 +113,35 @@ class AnswerTable:
         self.missing = 0
         try:
             with read_only(engine.connect()) as connection, connection.begin():
-                metadata = MetaData()
-                metadata.reflect(bind=connection, schema=source.schema, only=[mapped.name])
-                reflected = next(iter(metadata.tables.values()))
+                reflected = reflect_tables(connection, source.schema, [mapped.name])[mapped.name]
                 key_names = mapped.key or tuple(c.name for c in reflected.primary_key.columns)
                 key_columns = [reflected.c[n] for n in key_names]
-                wanted = [*key_columns, *(reflected.c[n] for n in names)]
+                # The key comes first in every row, then the columns shown.
+                width = len(key_columns)
+                shown = list(enumerate(names, start=width))
+                statement = select(*key_columns, *(reflected.c[n] for n in names))
+                redacted = self.content.redacted_fields
+                kinds = [python_type(c) for c in key_columns]
                 for chunk in _chunks(self.content.keys):
-                    typed = [
-                        tuple(coerce(c, part) for c, part in zip(key_columns, key, strict=True))
-                        for key in chunk
-                    ]
+                    typed = [_typed_key(key_columns, kinds, key) for key in chunk]
                     condition = (
-                        key_columns[0].in_([k[0] for k in typed])
-                        if len(key_columns) == 1
+                        in_values(key_columns[0], [k[0] for k in typed], connection)
+                        if width == 1
                         else tuple_(*key_columns).in_(typed)
                     )
                     rows = {
-                        tuple(row._mapping[c.name] for c in key_columns): row._mapping
-                        for row in connection.execute(select(*wanted).where(condition))
+                        tuple(row[:width]): row
+                        for row in connection.execute(statement.where(condition))
                     }
                     for key, raw in zip(typed, chunk, strict=True):
                         row = rows.get(key)
                         if row is None:
                             self.missing += 1
                             continue
-                        hidden = self.content.redacted_fields.get(key_text(raw), [])
+                        hidden = redacted.get(key_text(raw), []) if redacted else []
                         yield {
                             "key": list(raw),
-                            "values": {n: None if n in hidden else plain(row[n]) for n in names},
+                            "values": {n: None if n in hidden else plain(row[i]) for i, n in shown},
                             "redacted": list(hidden),
                         }
         except SQLAlchemyError as exc:
@@ -143,6 +149,16 @@ class AnswerTable:
             raise SourceFailure(SourceProblem(ProblemKind.query_failed, detail)) from None
         finally:
             engine.dispose()
+
+
+def _typed_key(
+    columns: Sequence[Column[Any]], kinds: Sequence[type | None], key: Sequence[Any]
+) -> tuple[Any, ...]:
+    """A key from the answer (JSON values) in its columns' types; whole numbers as they are."""
+    return tuple(
+        part if kind is int and type(part) is int else coerce(column, part)
+        for column, kind, part in zip(columns, kinds, key, strict=True)
+    )
 
 
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:

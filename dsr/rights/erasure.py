@@ -405,10 +405,18 @@ def _work(tables: Sequence[TableErasure], env: Environment) -> list[dict[str, An
     return steps
 
 
-def apply_step(env: Environment, step: Mapping[str, Any], keys: Sequence[Any]) -> Count:
+def apply_step(
+    env: Environment,
+    step: Mapping[str, Any],
+    keys: Sequence[Any],
+    reflected: dict[str, dict[str, Any]] | None = None,
+) -> Count:
+    """One batch of a step in its own transaction. ``reflected`` (per source, the tables
+    reflected so far) lets the batches of one run reflect each table once."""
     source = env.profile.source(step["source"])
     mapped = source.table(step["table"])
-    with SourceSession(source, env.data_dir) as writer:
+    tables = None if reflected is None else reflected.setdefault(source.name, {})
+    with SourceSession(source, env.data_dir, tables=tables) as writer:
         typed = writer.typed_keys(mapped, keys)
         if step["action"] == DELETE:
             return writer.delete(mapped, typed)
@@ -647,6 +655,10 @@ class ErasureHandler(RightHandler):
         execution = dict(run.row.execution or {})
         if "work" not in execution:
             execution = _start(run, request, plan)
+        # Read once: every checkpoint commits, which expires the row, and reading any of its
+        # attributes afterwards would load (and decode) the whole plan and work list again.
+        number = run.row.number
+        reflected: dict[str, dict[str, Any]] = {}
         batch_size = max(1, int(run.env.config["ERASURE_BATCH_SIZE"]))
         work = execution["work"]
         cursor = dict(execution["cursor"])
@@ -654,7 +666,7 @@ class ErasureHandler(RightHandler):
             step = work[cursor["step"]]
             keys = step["keys"][cursor["offset"] : cursor["offset"] + batch_size]
             try:
-                count = apply_step(run.env, step, keys)
+                count = apply_step(run.env, step, keys, reflected)
             except (SourceWriteError, KeyError) as exc:
                 message = f"{step['source']}.{step['table']}: {exc}"
                 _fail(run, request, {**execution, "cursor": cursor}, message)
@@ -679,7 +691,7 @@ class ErasureHandler(RightHandler):
                 run.actor,
                 request=request,
                 payload={
-                    "plan": run.row.number,
+                    "plan": number,
                     "batch": execution["batches"],
                     "source": step["source"],
                     "table": step["table"],
@@ -692,7 +704,7 @@ class ErasureHandler(RightHandler):
             if cursor["offset"] >= len(step["keys"]):
                 cursor = {"step": cursor["step"] + 1, "offset": 0}
             execution["cursor"] = cursor
-            run.checkpoint(execution)
+            run.checkpoint(execution, only=("cursor", "done", "batches"))
         tables = [TableErasure.from_dict(t) for t in execution["tables"]]
         followups = _followups(session, run.row, request, tables, run.env)
         outcome = _outcome(run, request, execution, followups)

@@ -23,13 +23,11 @@ from sqlalchemy import (
     Column,
     Connection,
     Engine,
-    MetaData,
     Table,
     bindparam,
     create_engine,
     delete,
     event,
-    inspect,
     select,
     tuple_,
     update,
@@ -40,6 +38,7 @@ from sqlalchemy.pool import NullPool
 
 from dsr.sources.datamap import Anonymize, SourceConfigError, SourceMap, TableMap
 from dsr.sources.results import plain
+from dsr.sources.sql import in_values, reflect_tables
 
 #: Rows per statement; keeps every backend well inside its parameter limit.
 CHUNK = 500
@@ -277,11 +276,19 @@ class SourceSession:
     errors come out as :class:`SourceWriteError`.
     """
 
-    def __init__(self, source: SourceMap, data_dir: str | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        source: SourceMap,
+        data_dir: str | os.PathLike[str],
+        *,
+        tables: dict[str, Table] | None = None,
+    ) -> None:
+        """``tables`` keeps the reflected tables for the next session on the same source
+        (the batches of one run), which then need not reflect them again."""
         self.source = source
         self.engine, self.url = writable_engine(source, data_dir)
         self._connection: Connection | None = None
-        self._tables: dict[str, Table] = {}
+        self._tables: dict[str, Table] = {} if tables is None else tables
 
     def __enter__(self) -> SourceSession:
         try:
@@ -321,13 +328,10 @@ class SourceSession:
     def table(self, name: str) -> Table:
         """The reflected table (views are not written to)."""
         if name not in self._tables:
-            inspector = inspect(self.connection)
-            if name not in inspector.get_table_names(schema=self.source.schema):
+            found = reflect_tables(self.connection, self.source.schema, [name], views=False)
+            if name not in found:
                 raise SourceWriteError(f"table {name} does not exist in {self.source.name}")
-            metadata = MetaData()
-            metadata.reflect(bind=self.connection, schema=self.source.schema, only=[name])
-            found = next(t for t in metadata.tables.values() if t.name == name)
-            self._tables[name] = found
+            self._tables[name] = found[name]
         return self._tables[name]
 
     def key_columns(self, mapped: TableMap) -> list[Column[Any]]:
@@ -351,7 +355,7 @@ class SourceSession:
 
     def _where(self, columns: Sequence[Column[Any]], keys: Sequence[Key]) -> Any:
         if len(columns) == 1:
-            return columns[0].in_([k[0] for k in keys])
+            return in_values(columns[0], [k[0] for k in keys], self.connection)
         return tuple_(*columns).in_(keys)
 
     def rows(

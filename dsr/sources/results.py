@@ -7,7 +7,7 @@ values (dates as ISO 8601 text) for templates and exports.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -43,9 +43,20 @@ class SourceProblem:
         return {"kind": self.kind.value, "detail": self.detail}
 
 
+#: Types whose values are JSON as they are (checked first: most values are of these).
+_JSON_TYPES = frozenset({type(None), bool, int, float, str})
+
+
 def plain(value: Any) -> Any:
     """A database value as JSON: text, numbers, booleans, null."""
-    if value is None or isinstance(value, bool | int | float | str):
+    kind = type(value)
+    if kind in _JSON_TYPES:
+        return value
+    if kind is datetime or kind is date:
+        return value.isoformat()
+    if kind is Decimal:
+        return str(value)
+    if isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, datetime | date):
         return value.isoformat()
@@ -80,11 +91,31 @@ class FieldValue:
 
 
 @dataclass(frozen=True)
+class RecordColumns:
+    """The columns every record of one table holds, in order, and what the map says of each.
+
+    Shared by all the records of a table, so that a record is its values and nothing more:
+    a subject with a hundred thousand records does not cost a hundred thousand copies of
+    the same descriptions.
+    """
+
+    names: tuple[str, ...]
+    #: ``(category, purpose, provided, rectifiable)`` per column, as in :class:`FieldValue`.
+    described: tuple[tuple[str | None, str | None, bool, bool], ...]
+    positions: Mapping[str, int] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "positions", {name: i for i, name in enumerate(self.names)})
+
+
+@dataclass(frozen=True, slots=True)
 class Record:
     """One row that belongs to the subject."""
 
     key: tuple[Any, ...]
-    fields: tuple[FieldValue, ...]
+    #: The row's values, in the order of ``columns``.
+    values: tuple[Any, ...]
+    columns: RecordColumns
     #: Identity kinds the row matched directly, and ``link:<table>`` for rows reached by link.
     matched_on: tuple[str, ...]
     #: The people (``table:key`` of subject tables) the row was reached from.
@@ -96,14 +127,24 @@ class Record:
     retain_until: date | None = None
 
     @property
+    def fields(self) -> tuple[FieldValue, ...]:
+        """Each column with its value and what the map says of it."""
+        return tuple(
+            FieldValue(name, value, *described)
+            for name, value, described in zip(
+                self.columns.names, self.values, self.columns.described, strict=True
+            )
+        )
+
+    @property
     def key_text(self) -> str:
         return "/".join(str(part) for part in self.key)
 
     def value(self, column: str) -> Any:
-        for item in self.fields:
-            if item.column == column:
-                return item.value
-        raise KeyError(column)
+        try:
+            return self.values[self.columns.positions[column]]
+        except KeyError:
+            raise KeyError(column) from None
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -22,7 +22,10 @@ from sqlalchemy import (
     Connection,
     Engine,
     MetaData,
+    PrimaryKeyConstraint,
     Table,
+    any_,
+    bindparam,
     create_engine,
     event,
     func,
@@ -30,17 +33,20 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import ObjectKind, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import NullType
 
 from dsr.sources.datamap import IdentityKind, SourceConfigError, SourceMap, TableMap
 from dsr.sources.identities import Identities, matches, stored_forms
 from dsr.sources.results import (
-    FieldValue,
     PersonMatch,
     ProblemKind,
     Record,
+    RecordColumns,
     SourceProblem,
     SourceResult,
     TableResult,
@@ -155,6 +161,7 @@ class _Plan:
     key: tuple[str, ...]
     columns: tuple[str, ...]
     unmapped: tuple[str, ...]
+    layout: RecordColumns
 
 
 def _needed_columns(table: TableMap, targets: set[str]) -> list[str]:
@@ -171,16 +178,53 @@ def _needed_columns(table: TableMap, targets: set[str]) -> list[str]:
     return list(dict.fromkeys(needed))
 
 
-def _reflect(connection: Connection, source: SourceMap) -> dict[str, Table]:
-    """The mapped tables (or views) that exist, reflected in one go (fast on PostgreSQL)."""
+def reflect_tables(
+    connection: Connection, schema: str | None, names: Sequence[str], *, views: bool = True
+) -> dict[str, Table]:
+    """The named tables (and views, unless ``views`` is false) that exist, by name, with
+    their columns and primary keys.
+
+    Reading or changing rows by key needs nothing more. Full reflection also reads every
+    index, foreign key and constraint, and follows foreign keys to further tables: on a
+    server that is a dozen catalogue queries where these two suffice.
+    """
+    if not names:
+        return {}
     inspector = inspect(connection)
-    existing = set(inspector.get_table_names(schema=source.schema))
-    existing |= set(inspector.get_view_names(schema=source.schema))
-    wanted = [table.name for table in source.tables if table.name in existing]
+    kind = ObjectKind.ANY if views else ObjectKind.TABLE
+    wanted = list(dict.fromkeys(names))
+    columns = inspector.get_multi_columns(schema=schema, filter_names=wanted, kind=kind)
+    keys = inspector.get_multi_pk_constraint(schema=schema, filter_names=wanted, kind=kind)
     metadata = MetaData()
-    if wanted:
-        metadata.reflect(bind=connection, schema=source.schema, only=wanted, views=True)
-    return {table.name: table for table in metadata.tables.values()}
+    found: dict[str, Table] = {}
+    for (_schema, name), described in columns.items():
+        if name not in wanted:
+            continue
+        key = (keys.get((_schema, name)) or {}).get("constrained_columns") or []
+        found[name] = Table(
+            name,
+            metadata,
+            *(Column(c["name"], c["type"], nullable=c.get("nullable", True)) for c in described),
+            *([PrimaryKeyConstraint(*key)] if key else []),
+            schema=schema,
+        )
+    return found
+
+
+def in_values(
+    column: Column[Any], values: Sequence[Any], connection: Connection
+) -> ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(array)`` with the values as one
+    parameter, a short statement that neither SQLAlchemy nor the driver has to expand and
+    parse again value by value for every chunk."""
+    if connection.dialect.name == "postgresql" and not isinstance(column.type, NullType):
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
+def _reflect(connection: Connection, source: SourceMap) -> dict[str, Table]:
+    """The mapped tables (or views) that exist, reflected in one go."""
+    return reflect_tables(connection, source.schema, [table.name for table in source.tables])
 
 
 def _plan(
@@ -206,7 +250,7 @@ def _plan(
     unmapped = tuple(
         c.name for c in reflected.columns if c.name not in columns and c.name not in table.ignore
     )
-    return _Plan(table, reflected, tuple(key), columns, unmapped)
+    return _Plan(table, reflected, tuple(key), columns, unmapped, _layout(table, columns))
 
 
 # --- locating --------------------------------------------------------------------------------
@@ -239,15 +283,6 @@ def _identity_condition(plan: _Plan, identities: Identities) -> Any:
     return or_(*conditions) if conditions else None
 
 
-@dataclass
-class _Found:
-    """A row being assembled from the queries that reached it."""
-
-    row: Mapping[str, Any]
-    matched_on: dict[str, None] = field(default_factory=dict)
-    people: set[str] = field(default_factory=set)
-
-
 def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for start in range(0, len(values), CHUNK):
         yield values[start : start + CHUNK]
@@ -258,71 +293,87 @@ def _search(
     plan: _Plan,
     identities: Identities,
     reached: Mapping[tuple[str, str], Mapping[Any, frozenset[str]]],
-) -> dict[tuple[Any, ...], _Found]:
+) -> list[Record]:
+    """The table's rows that belong to the subject, each once however it was reached."""
     columns = [plan.reflected.c[name] for name in plan.columns]
-    found: dict[tuple[Any, ...], _Found] = {}
+    at = plan.layout.positions
+    key_at = [at[name] for name in plan.key]
+    #: Key -> the row's values, in the order of the plan's columns.
+    found: dict[tuple[Any, ...], tuple[Any, ...]] = {}
     streaming = connection.execution_options(yield_per=1000)
 
     def collect(statement: Any) -> None:
         for row in streaming.execute(statement):
-            mapping = row._mapping
-            key = tuple(mapping[k] for k in plan.key)
-            found.setdefault(key, _Found(mapping))
+            values = tuple(row)
+            found.setdefault(tuple([values[i] for i in key_at]), values)
 
     condition = _identity_condition(plan, identities)
     if condition is not None:
         collect(select(*columns).where(condition))
     for link in plan.table.links:
-        values = list(reached.get((link.table, link.target_column), {}))
-        for chunk in _chunks(values):
-            collect(select(*columns).where(plan.reflected.c[link.column].in_(chunk)))
+        linked_values = list(reached.get((link.table, link.target_column), {}))
+        for chunk in _chunks(linked_values):
+            column = plan.reflected.c[link.column]
+            collect(select(*columns).where(in_values(column, chunk, connection)))
 
-    # Say for each row why it belongs to the subject, and through which people.
-    for key, item in found.items():
-        for kind, name in plan.table.identity:
-            value = identities.value(kind)
-            if value is not None and matches(kind, value, item.row[name]):
-                item.matched_on[kind.value] = None
-                if plan.table.subject:
-                    item.people.add(f"{plan.table.name}:{'/'.join(map(str, key))}")
-        for link in plan.table.links:
-            parents = reached.get((link.table, link.target_column), {})
-            value = item.row[link.column]
-            if value is not None and value in parents:
-                item.matched_on[f"link:{link.table}"] = None
-                item.people |= parents[value]
-    return found
-
-
-def _record(plan: _Plan, key: tuple[Any, ...], item: _Found) -> Record:
+    # Say for each row why it belongs to the subject, and through which people. A record
+    # reached from one parent shares that parent's set of people rather than copying it:
+    # a subject's records are many, their people few.
     table = plan.table
-    fields = []
-    for name in plan.columns:
-        mapped = table.columns.get(name)
-        fields.append(
-            FieldValue(
-                column=name,
-                value=item.row[name],
-                category=mapped.category if mapped else None,
-                purpose=mapped.purpose if mapped else None,
-                provided=mapped.provided if mapped else False,
-                rectifiable=mapped.rectifiable if mapped else False,
+    direct = [
+        (kind, value, at[name])
+        for kind, name in table.identity
+        if (value := identities.value(kind)) is not None
+    ]
+    linked = [
+        (f"link:{link.table}", reached.get((link.table, link.target_column), {}), at[link.column])
+        for link in table.links
+    ]
+    restriction = at[table.restriction_column] if table.restriction_column else None
+    marketing = at[table.marketing_consent_column] if table.marketing_consent_column else None
+    retain = table.retain
+    retain_from = at[retain.from_column] if retain else 0
+    nobody: frozenset[str] = frozenset()
+    #: One tuple of reasons for all the records reached the same way.
+    shared: dict[tuple[str, ...], tuple[str, ...]] = {}
+    records = []
+    for key, row in found.items():
+        reasons: list[str] = []
+        people = nobody
+        for kind, value, position in direct:
+            if matches(kind, value, row[position]):
+                reasons.append(kind.value)
+                if table.subject:
+                    people = people | {f"{table.name}:{'/'.join(map(str, key))}"}
+        for reason, parents, position in linked:
+            value = row[position]
+            if value is not None and value in parents:
+                reasons.append(reason)
+                people = parents[value] if not people else people | parents[value]
+        records.append(
+            Record(
+                key,
+                row,
+                plan.layout,
+                shared.setdefault(matched := tuple(dict.fromkeys(reasons)), matched),
+                people,
+                bool(row[restriction]) if restriction is not None else False,
+                row[marketing] if marketing is not None else None,
+                retain.ends_on(row[retain_from]) if retain else None,
             )
         )
-    restricted = bool(item.row[table.restriction_column]) if table.restriction_column else False
-    marketing = item.row[table.marketing_consent_column] if table.marketing_consent_column else None
-    retain_until = (
-        table.retain.ends_on(item.row[table.retain.from_column]) if table.retain else None
-    )
-    return Record(
-        key=key,
-        fields=tuple(fields),
-        matched_on=tuple(item.matched_on),
-        people=frozenset(item.people),
-        restricted=restricted,
-        marketing_consent=marketing,
-        retain_until=retain_until,
-    )
+    return records
+
+
+def _layout(table: TableMap, columns: Sequence[str]) -> RecordColumns:
+    described: list[tuple[str | None, str | None, bool, bool]] = []
+    for name in columns:
+        mapped = table.columns.get(name)
+        if mapped is None:
+            described.append((None, None, False, False))
+        else:
+            described.append((mapped.category, mapped.purpose, mapped.provided, mapped.rectifiable))
+    return RecordColumns(tuple(columns), tuple(described))
 
 
 def iter_tables(
@@ -349,20 +400,22 @@ def iter_tables(
                     failed.add(table.name)
                     yield TableResult(source.name, table, problem=planned)
                     continue
-                found = _search(connection, planned, identities, reached)
+                records = _search(connection, planned, identities, reached)
                 for column in targets.get(table.name, ()):
                     index = reached.setdefault((table.name, column), {})
-                    for item in found.values():
-                        value = item.row[column]
+                    position = planned.layout.positions[column]
+                    for record in records:
+                        value = record.values[position]
                         if value is not None:
-                            index[value] = index.get(value, frozenset()) | frozenset(item.people)
+                            known = index.get(value)
+                            index[value] = record.people if known is None else known | record.people
                 broken = sorted(table.depends_on & failed)
                 if broken:
                     failed.add(table.name)
                 result = TableResult(
                     source.name,
                     table,
-                    records=[_record(planned, key, item) for key, item in found.items()],
+                    records=records,
                     unmapped_columns=planned.unmapped,
                     problem=SourceProblem(
                         ProblemKind.link_broken,
