@@ -15,8 +15,6 @@ import pytest
 
 from bench import report
 from bench.harness import ROOT, Figure, percentile
-from bench.workloads import __doc__ as _workloads_doc  # noqa: F401 - the package imports
-
 from tests.conftest import BACKENDS, PG_URL
 
 
@@ -40,8 +38,12 @@ def test_report_keeps_hand_written_text_and_replaces_only_its_own_size(tmp_path:
 
 
 def test_a_missed_target_is_marked() -> None:
-    fast = Figure("Queue", "p95", "ms", [10.0, 12.0], target="≤ 50 ms", check=lambda f: f.median <= 50)
-    slow = Figure("Queue", "p95", "ms", [80.0, 90.0], target="≤ 50 ms", check=lambda f: f.median <= 50)
+    fast = Figure(
+        "Queue", "p95", "ms", [10.0, 12.0], target="≤ 50 ms", check=lambda f: f.median <= 50
+    )
+    slow = Figure(
+        "Queue", "p95", "ms", [80.0, 90.0], target="≤ 50 ms", check=lambda f: f.median <= 50
+    )
     lines = report.table([fast, slow])
     assert lines[2].endswith("| met |")
     assert lines[3].endswith("| **missed** |")
@@ -63,7 +65,14 @@ def test_tiny_run_writes_every_workload(backend: str, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-4000:]
     text = out.read_text(encoding="utf-8")
     assert f"### `tiny` on {backend}" in text
-    for title in ("Intake", "Staff queue", "Scheduler tick", "Locate and answer", "Erasure", "Export memory"):
+    for title in (
+        "Intake",
+        "Staff queue",
+        "Scheduler tick",
+        "Locate and answer",
+        "Erasure",
+        "Export memory",
+    ):
         assert f"#### {title}" in text, title
     assert "The workload failed" not in text
     # Every workload reported at least one figure with a median.
