@@ -170,13 +170,18 @@ def file_request() -> Response:
     token = _authenticate(s, record_use=True)
     if token is None:
         return _unauthorised()
+    # Read the token's id and name before the commit expires them: reading them back after
+    # it would open the filing transaction with a read, and on SQLite a transaction that
+    # read before another one committed cannot then take the write lock (it fails at once
+    # with "database is locked" instead of waiting its turn).
+    token_name = token.name
+    actor = Actor.api(token.id, token_name)
     s.commit()
     now = utcnow()
     try:
         submission, received_at, verified_by = _parse(request.get_json(silent=True), now)
     except InvalidInput as invalid:
         return problem(422, invalid.errors)
-    actor = Actor.api(token.id, token.name)
     filed = intake.file_request(
         s,
         submission,
@@ -189,7 +194,7 @@ def file_request() -> Response:
         # confirmed address (the address is that of the account it authenticated). It does
         # not reach the levels a profile may ask for beyond that: staff check those.
         assurance=(
-            Assurance(AssuranceLevel.email_verified, f"api:{token.name}", verified_by)
+            Assurance(AssuranceLevel.email_verified, f"api:{token_name}", verified_by)
             if verified_by
             else None
         ),
