@@ -170,13 +170,15 @@ def file_request() -> Response:
     token = _authenticate(s, record_use=True)
     if token is None:
         return _unauthorised()
-    # Read the token's id and name before the commit expires them: reading them back after
-    # it would open the filing transaction with a read, and on SQLite a transaction that
-    # read before another one committed cannot then take the write lock (it fails at once
-    # with "database is locked" instead of waiting its turn).
-    token_name = token.name
-    actor = Actor.api(token.id, token_name)
+    # Commit the token's last use now, keeping the row as it was read: detached, it is not
+    # expired by the commit, so filing neither reads it again nor opens its transaction with
+    # a read. (On SQLite a transaction that read before another writer committed cannot
+    # then take the write lock: it fails at once with "database is locked" instead of
+    # waiting its turn.)
+    s.flush()
+    s.expunge(token)
     s.commit()
+    actor = Actor.api(token.id, token.name)
     now = utcnow()
     try:
         submission, received_at, verified_by = _parse(request.get_json(silent=True), now)
@@ -194,7 +196,7 @@ def file_request() -> Response:
         # confirmed address (the address is that of the account it authenticated). It does
         # not reach the levels a profile may ask for beyond that: staff check those.
         assurance=(
-            Assurance(AssuranceLevel.email_verified, f"api:{token_name}", verified_by)
+            Assurance(AssuranceLevel.email_verified, f"api:{token.name}", verified_by)
             if verified_by
             else None
         ),
@@ -207,7 +209,9 @@ def file_request() -> Response:
             {"right": _l("The subject already has an open request for this right.")},
             **({"reference": filed.request.reference} if mine else {}),
         )
-    status_url = identity.status_url(s, filed.request, now)
+    # The link the acknowledgement carries to the subject serves here too: one more would
+    # be one more secret and one more row, for the same page.
+    status_url = filed.status_url or identity.status_url(s, filed.request, now)
     s.commit()
     req = filed.request
     response = jsonify(
