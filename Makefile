@@ -15,7 +15,7 @@ ifdef PORT
 export DSR_PORT := $(PORT)
 endif
 
-.PHONY: run test setup chromium fonts translations messages lint bench bench-quick clean
+.PHONY: run test setup chromium loadgen fonts translations messages lint bench bench-quick clean
 
 setup: $(STAMP) $(MO) fonts
 
@@ -44,6 +44,15 @@ chromium:
 	  $$SUDO apt-get install -y --no-install-recommends chromium || \
 	  { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; }; }
 
+# Debian's wrk drives the intake benchmark (and the harness test, which runs it on a tiny
+# size); like chromium it comes from apt.
+loadgen:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "Installing Debian's wrk (the intake benchmark's load generator)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y --no-install-recommends wrk || \
+	  { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends wrk; }; }
+
 # The answer PDFs are set in DejaVu Sans (it has å, ä, ö and much more), found through
 # fontconfig; Debian ships it as fonts-dejavu-core.
 fonts:
@@ -58,7 +67,7 @@ run: setup
 	$(FLASK) dsr seed-demo
 	$(FLASK) dsr serve
 
-test: setup chromium lint
+test: setup chromium loadgen lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
@@ -69,10 +78,10 @@ lint: setup
 # Benchmarks (see BENCHMARKS.md): a million requests on the PostgreSQL server at
 # 127.0.0.1:5432 (DSR_BENCH_POSTGRES_URL to use another), or a smaller run on SQLite.
 # BENCH_ARGS passes more options, e.g. BENCH_ARGS="--only queue".
-bench: setup
+bench: setup loadgen
 	$(BIN)/python -m bench --size full --backend postgresql $(BENCH_ARGS)
 
-bench-quick: setup
+bench-quick: setup loadgen
 	$(BIN)/python -m bench --size quick --backend sqlite $(BENCH_ARGS)
 
 clean:

@@ -196,11 +196,17 @@ def max_code_attempts() -> int:
 
 
 def issue_email_verification(
-    session: Session, request: Request, now: datetime | None = None
+    session: Session,
+    request: Request,
+    now: datetime | None = None,
+    *,
+    revoke_previous: bool = True,
 ) -> IssuedToken:
     """A link token and a six-digit code proving control of the request's address.
 
     Earlier verification tokens of the request stop working: only the latest email counts.
+    Intake passes ``revoke_previous=False`` for a request it has only just stored, which
+    cannot have any, to save the statement that would look.
     """
     return issue_token(
         session,
@@ -208,6 +214,7 @@ def issue_email_verification(
         request=request,
         ttl=verification_ttl(),
         with_code=True,
+        revoke_previous=revoke_previous,
         now=now,
     )
 

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
@@ -56,19 +56,19 @@ _INTAKE_LOCK_NAMESPACE = 0x64737269  # "dsri"
 def next_reference(session: Session, year: int) -> str:
     """The next public reference for ``year``, e.g. ``DSR-2026-000123``.
 
-    The counter row is created on first use and then incremented with a single UPDATE, whose
-    row lock makes concurrent intakes wait for each other instead of sharing a number.
+    One upsert creates the year's counter at 1 or increments it; the row lock it takes
+    makes concurrent intakes wait for each other instead of sharing a number.
     """
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(
-        insert(ReferenceCounter).values(year=year, last_number=0).on_conflict_do_nothing()
-    )
     number = session.execute(
-        update(ReferenceCounter)
-        .where(ReferenceCounter.year == year)
-        .values(last_number=ReferenceCounter.last_number + 1)
-        .returning(ReferenceCounter.last_number)
+        insert(ReferenceCounter)
+        .values(year=year, last_number=1)
+        .on_conflict_do_update(
+            index_elements=["year"],
+            set_={"last_number": ReferenceCounter.last_number + 1},
+        )
+        .returning(col(ReferenceCounter.last_number))
     ).scalar_one()
     return f"{REFERENCE_PREFIX}-{year}-{number:06d}"
 
@@ -196,6 +196,9 @@ class Filed:
     created: bool
     #: The verification secret emailed with the acknowledgement, if one was.
     verification: IssuedToken | None
+    #: The private status link the acknowledgement carries, if one was queued; whoever
+    #: filed for the subject may hand the subject the same link.
+    status_url: str | None = None
 
 
 def _serialise(session: Session, email: str) -> None:
@@ -296,12 +299,15 @@ def file_request(
     if assurance is not None and assurance.level != AssuranceLevel.none:
         _apply_assurance(session, request, assurance, actor, now)
 
-    verification = None
+    verification = status_link = None
     if email and acknowledge:
         if request.status == RequestStatus.unverified:
-            verification = identity.issue_email_verification(session, request, now)
-        _queue_acknowledgement(session, request, "acknowledgement", verification, now)
-    return Filed(request, True, verification)
+            # Filed just now: there is no earlier token to revoke.
+            verification = identity.issue_email_verification(
+                session, request, now, revoke_previous=False
+            )
+        status_link = _queue_acknowledgement(session, request, "acknowledgement", verification, now)
+    return Filed(request, True, verification, status_link)
 
 
 def _new_request(
@@ -406,11 +412,11 @@ def _link_duplicate(
     )
     if assurance is not None and assurance.level != AssuranceLevel.none and existing.is_open:
         _apply_assurance(session, existing, assurance, actor, now)
-    verification = None
+    verification = status_link = None
     if acknowledge and existing.subject_email:
         if code_for_page or existing.status == RequestStatus.unverified:
             verification = identity.issue_email_verification(session, existing, now)
-        _queue_acknowledgement(
+        status_link = _queue_acknowledgement(
             session,
             existing,
             "existing_request",
@@ -418,7 +424,7 @@ def _link_duplicate(
             now,
             language=submission.language,
         )
-    return Filed(existing, False, verification)
+    return Filed(existing, False, verification, status_link)
 
 
 def _queue_acknowledgement(
@@ -429,15 +435,17 @@ def _queue_acknowledgement(
     now: datetime,
     *,
     language: str | None = None,
-) -> None:
+) -> str:
+    """Queue the email and return the status link it carries."""
     language = language or request.language
     assert request.subject_email is not None
+    status_link = identity.status_url(session, request, now)
     context: dict[str, Any] = {
         "request": request,
         "right": request.right,
         "received_on": deadlines.received_date(request.received_at, _zone()),
         "due_legal": request.due_legal,
-        "status_url": identity.status_url(session, request, now),
+        "status_url": status_link,
         "expiry_days": current_app.config["VERIFICATION_UNVERIFIED_EXPIRY_DAYS"],
         "verification": (
             identity.verification_email_context(verification, language) if verification else None
@@ -452,3 +460,4 @@ def _queue_acknowledgement(
         request=request,
         carries_secret=True,
     )
+    return status_link

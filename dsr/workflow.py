@@ -88,6 +88,8 @@ def require_open(request: Request) -> None:
 
 
 def pauses(session: Session, request: Request) -> list[RequestPause]:
+    if request.id is None:  # not stored yet (intake computing its first due dates)
+        return []
     return list(
         session.scalars(
             select(RequestPause)

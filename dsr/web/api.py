@@ -170,13 +170,20 @@ def file_request() -> Response:
     token = _authenticate(s, record_use=True)
     if token is None:
         return _unauthorised()
+    # Commit the token's last use now, keeping the row as it was read: detached, it is not
+    # expired by the commit, so filing neither reads it again nor opens its transaction with
+    # a read. (On SQLite a transaction that read before another writer committed cannot
+    # then take the write lock: it fails at once with "database is locked" instead of
+    # waiting its turn.)
+    s.flush()
+    s.expunge(token)
     s.commit()
+    actor = Actor.api(token.id, token.name)
     now = utcnow()
     try:
         submission, received_at, verified_by = _parse(request.get_json(silent=True), now)
     except InvalidInput as invalid:
         return problem(422, invalid.errors)
-    actor = Actor.api(token.id, token.name)
     filed = intake.file_request(
         s,
         submission,
@@ -202,7 +209,9 @@ def file_request() -> Response:
             {"right": _l("The subject already has an open request for this right.")},
             **({"reference": filed.request.reference} if mine else {}),
         )
-    status_url = identity.status_url(s, filed.request, now)
+    # The link the acknowledgement carries to the subject serves here too: one more would
+    # be one more secret and one more row, for the same page.
+    status_url = filed.status_url or identity.status_url(s, filed.request, now)
     s.commit()
     req = filed.request
     response = jsonify(

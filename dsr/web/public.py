@@ -25,7 +25,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from dsr import identity, intake, labels
+from dsr import identity, intake, labels, ratelimit
 from dsr.audit import Actor
 from dsr.config import LANGUAGES
 from dsr.db import session as db_session
@@ -126,15 +126,11 @@ def request_form(slug: str) -> Any:
     if request.method == "GET" or not form.validate_on_submit():
         return _render_form(right, form, 200 if request.method == "GET" else 400)
 
-    s = db_session()
-    if limits.exceeded(s, "submit", "ip", limits.client_ip()):
-        s.commit()
-        abort(429)
-    s.commit()
-    if form.website.data:
-        log.info("honeypot field filled in; submission dropped")
-        return _to_sent_page(None)
+    # The input is checked first (it touches nothing), so that both limits are counted in
+    # one transaction, committed before any answer and before the work they limit: a
+    # refused or failing attempt still counts.
     language = str(get_locale() or "sv")
+    submission = invalid = None
     try:
         submission = intake.check_submission(
             right,
@@ -145,21 +141,35 @@ def request_form(slug: str) -> Any:
             details={name: form[name].data for name in (f.name for f in fields_for(right))},
             language=language if language in LANGUAGES else "sv",
         )
-    except InvalidInput as invalid:
-        show_errors(form, invalid.errors)
+    except InvalidInput as exc:
+        invalid = exc
+    s = db_session()
+    over_ip = limits.exceeded(s, "submit", "ip", limits.client_ip())
+    over_email = (
+        not over_ip
+        and not form.website.data
+        and submission is not None
+        and limits.exceeded(s, "submit", "email", submission.subject.email or "")
+    )
+    ratelimit.commit_counts(s)
+    if over_ip:
+        abort(429)
+    if form.website.data:
+        log.info("honeypot field filled in; submission dropped")
+        return _to_sent_page(None)
+    if invalid is not None or submission is None:
+        show_errors(form, invalid.errors if invalid is not None else {})
         return _render_form(right, form, 422)
-
-    assert submission.subject.email is not None
-    if limits.exceeded(s, "submit", "email", submission.subject.email):
-        s.commit()
+    if over_email:
         log.info("daily submissions for one address exceeded; submission dropped")
         return _to_sent_page(None)
-    s.commit()
     filed = intake.file_request(
         s, submission, channel=Channel.web, actor=Actor.subject(), code_for_page=True
     )
+    # Taken before the commit, which would expire the row and cost a query to read it back.
+    token_id = filed.verification.row.id if filed.verification else None
     s.commit()
-    return _to_sent_page(filed.verification.row.id if filed.verification else None)
+    return _to_sent_page(token_id)
 
 
 def _to_sent_page(token_id: int | None) -> Any:
