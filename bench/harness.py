@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import math
 import os
 import platform
 import secrets
@@ -135,7 +136,7 @@ class Figure:
 def percentile(values: list[float], share: float) -> float:
     """Nearest-rank percentile (share in 0..1) of a non-empty list."""
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(share * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(share * len(ordered) - 1e-9)))
     return ordered[rank - 1]
 
 
