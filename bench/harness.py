@@ -6,6 +6,7 @@ import gc
 import math
 import os
 import platform
+import re
 import secrets
 import shutil
 import statistics
@@ -138,6 +139,36 @@ def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     rank = max(1, min(len(ordered), math.ceil(share * len(ordered) - 1e-9)))
     return ordered[rank - 1]
+
+
+PSQL_TIMING = re.compile(r"^Time: ([0-9.]+) ms", re.MULTILINE)
+
+
+def psql_timings(url: str, statements: list[str]) -> list[float]:
+    """Run ``statements`` in order in one psql session; milliseconds psql reports for each.
+
+    psql's own ``\\timing`` is the raw-SQL baseline: the server's work plus one round trip,
+    without any Python on the client side.
+    """
+    lines = ["\\timing on", "\\o /dev/null"]
+    lines += [sql.rstrip().rstrip(";") + ";" for sql in statements]
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
+        script.write("\n".join(lines) + "\n")
+    try:
+        out = subprocess.run(
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", plain, "-f", script.name],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=600,
+        ).stdout
+    finally:
+        Path(script.name).unlink(missing_ok=True)
+    times = [float(t) for t in PSQL_TIMING.findall(out)]
+    if len(times) != len(statements):
+        raise RuntimeError(f"psql timed {len(times)} of {len(statements)} statements")
+    return times
 
 
 def clock(fn: Callable[[], Any]) -> float:

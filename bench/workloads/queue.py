@@ -18,12 +18,9 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -32,7 +29,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
-from bench.harness import Context, Figure, log, percentile
+from bench.harness import Context, Figure, log, percentile, psql_timings
 from bench.requests_data import RequestsData, requests_database
 from dsr.db import get_db
 from dsr.queue import Cursor
@@ -43,7 +40,6 @@ TARGET_RATIO = 3.0
 PAGE = 1000
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 TRANSACTION_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}
-TIMING = re.compile(r"^Time: ([0-9.]+) ms", re.MULTILINE)
 
 
 @dataclass
@@ -161,25 +157,8 @@ def _rendered(url: str, statements: list[tuple[str, Any]]) -> list[str]:
 def raw_postgresql(url: str, statements: list[tuple[str, Any]], samples: int) -> list[float]:
     """Milliseconds per load: the page's statements run ``samples`` times by psql."""
     rendered = _rendered(url, statements)
-    lines = ["\\timing on", "\\o /dev/null"]
-    for _ in range(samples + 1):  # the first round warms up
-        lines += [sql.rstrip().rstrip(";") + ";" for sql in rendered]
-    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
-        script.write("\n".join(lines) + "\n")
-    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    try:
-        out = subprocess.run(
-            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", plain, "-f", script.name],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=600,
-        ).stdout
-    finally:
-        Path(script.name).unlink(missing_ok=True)
-    times = [float(t) for t in TIMING.findall(out)]
+    times = psql_timings(url, rendered * (samples + 1))  # the first round warms up
     per = len(rendered)
-    assert len(times) == per * (samples + 1), (len(times), per, samples)
     loads = [sum(times[i : i + per]) for i in range(0, len(times), per)]
     return loads[1:]
 

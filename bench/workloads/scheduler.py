@@ -25,25 +25,22 @@ tick's values), run as many times by ``psql`` with ``\\timing`` (PostgreSQL) or 
 
 from __future__ import annotations
 
-import re
 import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench.harness import Context, Figure, log
+from bench.harness import Context, Figure, log, psql_timings
 from bench.requests_data import ZONE, RequestsData, requests_database
 from dsr.jobs.retention import RATE_LIMIT_KEEP, years_before
 from dsr.scheduler import JobSpec, job_specs, run_job
@@ -55,7 +52,6 @@ STEADY_TICKS = 3
 #: Runs that start from the morning and time the first tick of the day (it takes a while at
 #: full size); the other runs time the steady state only.
 FIRST_TICK_RUNS = 2
-TIMING = re.compile(r"^Time: ([0-9.]+) ms", re.MULTILINE)
 DAILY_MAIL = ("reminders", "escalations", "digest")
 
 
@@ -186,24 +182,7 @@ def raw_times(
     """Milliseconds per round for each query, run ``rounds`` times (after one round to warm up)."""
     names = list(queries)
     if backend == "postgresql":
-        lines = ["\\timing on", "\\o /dev/null"]
-        for _ in range(rounds + 1):
-            lines += [queries[name] + ";" for name in names]
-        with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
-            script.write("\n".join(lines) + "\n")
-        plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        try:
-            out = subprocess.run(
-                ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", plain, "-f", script.name],
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=600,
-            ).stdout
-        finally:
-            Path(script.name).unlink(missing_ok=True)
-        times = [float(t) for t in TIMING.findall(out)]
-        assert len(times) == len(names) * (rounds + 1), (len(times), len(names))
+        times = psql_timings(url, [queries[name] for name in names] * (rounds + 1))
         result: dict[str, list[float]] = {name: [] for name in names}
         for i, value in enumerate(times[len(names) :]):
             result[names[i % len(names)]].append(value)
