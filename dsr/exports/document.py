@@ -113,11 +113,19 @@ def csv_name(table: DataTable) -> str:
     return f"csv/{stem}.csv"
 
 
+#: A text cell starting with one of these is read as a formula by spreadsheet programs.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        # Text anyone could have typed (a delivery name, a ticket) must not run as a formula
+        # in the subject's spreadsheet; the quote shows it as text. answer.json keeps it exact.
+        return "'" + value
     return str(value)
 
 
