@@ -101,9 +101,11 @@ class Figure:
     samples: list[float]
     baseline: list[float] | None = None
     baseline_name: str = ""
-    #: The target in words (e.g. "≤ 50 ms"), and whether the median meets it.
+    #: The target in words (e.g. "≤ 50 ms"), and whether the median meets it; a target of
+    #: several parts is given as one check per part, named as the target names them.
     target: str = ""
     check: Callable[[Figure], bool] | None = None
+    checks: dict[str, Callable[[Figure], bool]] = field(default_factory=dict)
     #: True when more is better (rates); decides how the ratio reads.
     higher_is_better: bool = False
     note: str = ""
@@ -131,7 +133,20 @@ class Figure:
 
     @property
     def met(self) -> bool | None:
+        if self.checks:
+            return all(check(self) for check in self.checks.values())
         return None if self.check is None else bool(self.check(self))
+
+    @property
+    def status(self) -> str:
+        """Met or missed, part by part when the target has parts."""
+        if self.checks:
+            return "; ".join(
+                f"{part}: {'met' if check(self) else '**missed**'}"
+                for part, check in self.checks.items()
+            )
+        met = self.met
+        return "" if met is None else ("met" if met else "**missed**")
 
 
 def percentile(values: list[float], share: float) -> float:

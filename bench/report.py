@@ -34,13 +34,6 @@ def _ratio(figure: Figure) -> str:
     return f"{ratio:.2f}×"
 
 
-def _status(figure: Figure) -> str:
-    met = figure.met
-    if met is None:
-        return ""
-    return "met" if met else "**missed**"
-
-
 def table(figures: Sequence[Figure]) -> list[str]:
     lines = [
         "| Figure | Median | Spread (min–max) | Baseline | Ratio | Target | |",
@@ -56,7 +49,7 @@ def table(figures: Sequence[Figure]) -> list[str]:
         lines.append(
             f"| {f.name} | {_number(f.median, f.unit)} {f.unit} "
             f"| {_number(low, f.unit)}–{_number(high, f.unit)} | {base} | {_ratio(f)} "
-            f"| {f.target or '–'} | {_status(f)} |"
+            f"| {f.target or '–'} | {f.status} |"
         )
     return lines
 

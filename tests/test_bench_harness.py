@@ -77,3 +77,17 @@ def test_tiny_run_writes_every_workload(backend: str, tmp_path: Path) -> None:
     assert "The workload failed" not in text
     # Every workload reported at least one figure with a median.
     assert text.count("| Figure | Median |") >= 6
+
+
+def test_a_target_of_two_parts_says_which_part_is_missed() -> None:
+    page = Figure(
+        "Queue",
+        "p95",
+        "ms",
+        [20.0, 22.0],
+        baseline=[2.0, 2.0],
+        target="≤ 50 ms and ≤ 3× raw SQL",
+        checks={"≤ 50 ms": lambda f: f.median <= 50, "≤ 3×": lambda f: (f.ratio or 0) <= 3},
+    )
+    assert page.met is False
+    assert report.table([page])[2].endswith("| ≤ 50 ms: met; ≤ 3×: **missed** |")

@@ -229,9 +229,12 @@ def run(ctx: Context, notes: list[str]) -> list[Figure]:
             base50[view.name].append(percentile(baseline, 0.5))
             base95[view.name].append(percentile(baseline, 0.95))
 
-    def meets(figure: Figure) -> bool:
+    def fast_enough(figure: Figure) -> bool:
+        return figure.median <= TARGET_MS
+
+    def near_raw_sql(figure: Figure) -> bool:
         ratio = figure.ratio
-        return figure.median <= TARGET_MS and (ratio is None or ratio <= TARGET_RATIO)
+        return ratio is None or ratio <= TARGET_RATIO
 
     figures: list[Figure] = []
     for view in chosen:
@@ -244,7 +247,10 @@ def run(ctx: Context, notes: list[str]) -> list[Figure]:
                 baseline=base95[view.name],
                 baseline_name="raw SQL p95",
                 target=f"≤ {TARGET_MS:.0f} ms and ≤ {TARGET_RATIO:.0f}× raw SQL",
-                check=meets,
+                checks={
+                    f"≤ {TARGET_MS:.0f} ms": fast_enough,
+                    f"≤ {TARGET_RATIO:.0f}×": near_raw_sql,
+                },
             )
         )
         figures.append(
