@@ -89,7 +89,8 @@ def run(ctx: Context, notes: list[str]) -> list[Figure]:
         raise RuntimeError(f"the raw SQL found {rows} rows, expected {expected}")
 
     samples: dict[str, list[float]] = {
-        k: [] for k in ("raw", "plan", "execute", "locate", "json", "pdf", "rss", "rss_json")
+        k: []
+        for k in ("raw", "plan", "execute", "locate", "json", "cold", "pdf", "rss", "rss_json")
     }
     last: dict[str, Any] = {}
     warmups = 0 if ctx.size.name == "tiny" else 1
@@ -114,6 +115,7 @@ def run(ctx: Context, notes: list[str]) -> list[Figure]:
         samples["execute"].append(executed)
         samples["locate"].append(last["locate"] * 1000)
         samples["json"].append(last["json"] * 1000)
+        samples["cold"].append(last["cold"] * 1000)
         samples["pdf"].append(last["pdf"])
         samples["rss"].append(last["rss_peak"])
         samples["rss_json"].append(last["rss_json"])
@@ -128,6 +130,8 @@ def run(ctx: Context, notes: list[str]) -> list[Figure]:
                samples["raw"], raw_name),
         Figure(TITLE, "Time to JSON (locate + JSON)", "ms", both, samples["raw"], raw_name,
                target="≤ 3× raw SQL", check=lambda f: (f.ratio or 0) <= 3),
+        Figure(TITLE, "Time to JSON, first answer of a fresh process", "ms",
+               samples["cold"], samples["raw"], raw_name),
         Figure(TITLE, "PDF", "s", samples["pdf"], target="≤ 30 s",
                check=lambda f: f.median <= 30),
         Figure(TITLE, "Plan (locate, decide)", "s", samples["plan"]),
@@ -142,9 +146,12 @@ def run(ctx: Context, notes: list[str]) -> list[Figure]:
     notes.append(
         f"The subject has {records} records ({_spread(subject)}) plus the customer row. "
         f"Each run is a new access request carried out through the service; then a fresh "
-        f"process locates, writes the JSON ({last.get('json_bytes', 0) / 1e6:.1f} MB) and the "
-        f"PDF ({last.get('pdf_bytes', 0) / 1e6:.1f} MB, at most "
-        f"{svc.app.config['EXPORTS_PDF_ROWS_PER_TABLE']} rows a table). "
+        f"process locates and writes the JSON once to warm up, as the long-running scheduler "
+        f'that builds answers would have done before (that first pass is the "fresh '
+        f'process" figure), then locates, writes the JSON '
+        f"({last.get('json_bytes', 0) / 1e6:.1f} MB) and the PDF "
+        f"({last.get('pdf_bytes', 0) / 1e6:.1f} MB, at most "
+        f"{svc.app.config['EXPORTS_PDF_ROWS_PER_TABLE']} rows a table), each timed. "
         "The baseline fetches the same rows and columns with six plain queries on a new "
         "connection. One warm-up run is not counted."
     )
