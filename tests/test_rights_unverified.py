@@ -216,10 +216,10 @@ def assert_nothing_done(db, request: Request, profile: Profile, before, actions_
     assert not suppression.is_suppressed(db, ASTRID)
 
 
-@pytest.mark.parametrize("right", RIGHTS, ids=[r.value for r in RIGHTS])
-def test_an_unconfirmed_email_stops_approval_and_execution(right, shop, db, client, login_as):
-    login_as("handler")
-    request = subject_request(
+def unconfirmed_request(db, right):
+    """Astrid's request whose personnummer matched her records but whose email was never
+    confirmed: her data can be found, nothing may be done with it."""
+    return subject_request(
         db,
         right,
         details=FORMS[right],
@@ -227,6 +227,12 @@ def test_an_unconfirmed_email_stops_approval_and_execution(right, shop, db, clie
         status=RequestStatus.unverified,
         assurance=AssuranceLevel.personnummer_matched,
     )
+
+
+@pytest.mark.parametrize("right", RIGHTS, ids=[r.value for r in RIGHTS])
+def test_an_unconfirmed_email_stops_approval_and_execution(right, shop, db, client, login_as):
+    login_as("handler")
+    request = unconfirmed_request(db, right)
     db.commit()
     prepare(client, db, request)
     # Her records are found by the matched personnummer: only the check stands in the way.
@@ -249,14 +255,7 @@ def test_the_plan_page_warns_of_an_unconfirmed_email_before_approval(
     right, shop, db, client, login_as
 ):
     login_as("handler")
-    request = subject_request(
-        db,
-        right,
-        details=FORMS[right],
-        personnummer=ASTRID_PNR,
-        status=RequestStatus.unverified,
-        assurance=AssuranceLevel.personnummer_matched,
-    )
+    request = unconfirmed_request(db, right)
     db.commit()
     assert flash_errors(act(client, request, "make")) == []
     # The handler is told why the plan cannot be approved before pressing the button.
@@ -338,14 +337,7 @@ def test_restricting_contested_data_waits_for_a_confirmed_email(shop, db, client
 
 def restrict_contested_data(shop, db, client, login_as):
     login_as("handler")
-    request = subject_request(
-        db,
-        Right.rectification,
-        details=FORMS[Right.rectification],
-        personnummer=ASTRID_PNR,
-        status=RequestStatus.unverified,
-        assurance=AssuranceLevel.personnummer_matched,
-    )
+    request = unconfirmed_request(db, Right.rectification)
     db.commit()
     prepare(client, db, request)
     before = snapshot(shop)
