@@ -11,12 +11,15 @@ lost answer does not import twice at a receiver that honours it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import ipaddress
 import json
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -82,10 +85,22 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         super().__init__(host, port, timeout=timeout, context=context)
         self._address = address
         self._tls = context
+        #: Set when the deadline cut the conversation short.
+        self.cut_off = False
 
     def connect(self) -> None:
         raw = socket.create_connection((self._address, self.port), self.timeout)
         self.sock = self._tls.wrap_socket(raw, server_hostname=self.host)
+
+    def cut(self) -> None:
+        """End the conversation now, from another thread: a blocked send or receive returns."""
+        self.cut_off = True
+        sock = self.sock
+        if sock is not None:
+            # The plain socket's shutdown, under the TLS layer: the reader blocked in it sees
+            # the end of the stream, and the TLS object is left to the thread using it.
+            with contextlib.suppress(OSError):  # already closed: nothing left to cut
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def _context(config: Mapping[str, Any]) -> ssl.SSLContext:
@@ -107,6 +122,19 @@ def transmit(
     body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
     sha = hashlib.sha256(body).hexdigest()
     timeout = float(config.get("PORTABILITY_TIMEOUT_SECONDS", 20.0))
+    # One deadline for the whole send: a server that trickles its answer a byte at a time
+    # would otherwise restart each step's timeout and hold the handler's page indefinitely.
+    deadline = time.monotonic() + timeout
+
+    def too_late(at: str) -> TransferResult:
+        message = str(
+            _l(
+                "The server did not answer within %(seconds)s seconds (timed out).",
+                seconds=f"{timeout:g}",
+            )
+        )
+        return TransferResult(False, at, None, message, sha, len(body))
+
     allow_private = bool(config.get("PORTABILITY_ALLOW_PRIVATE_ADDRESSES", False))
     host = urlsplit(url or "").hostname or ""
     try:
@@ -116,7 +144,13 @@ def transmit(
         for _ in range(MAX_REDIRECTS + 1):
             host, port, path = check_url(current)
             address = _addresses(host, port, allow_private)[0]
-            connection = _PinnedHTTPSConnection(host, port, address, context, timeout)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return too_late(host)
+            connection = _PinnedHTTPSConnection(host, port, address, context, remaining)
+            watchdog = threading.Timer(remaining, connection.cut)
+            watchdog.daemon = True
+            watchdog.start()
             try:
                 connection.request(
                     "POST",
@@ -132,7 +166,12 @@ def transmit(
                 status = response.status
                 location = response.getheader("Location")
                 response.read(65536)
+            except (OSError, ssl.SSLError, http.client.HTTPException) as exc:
+                if connection.cut_off or isinstance(exc, TimeoutError):
+                    return too_late(host)
+                raise
             finally:
+                watchdog.cancel()
                 connection.close()
             if 200 <= status < 300:
                 return TransferResult(True, host, status, None, sha, len(body))
