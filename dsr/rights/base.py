@@ -31,9 +31,11 @@ from dsr.audit import Actor
 from dsr.db import utcnow
 from dsr.models import Request, RequestPlan, Right
 from dsr.profiles import Profile, current_profile
+from dsr.sources.datamap import SourceMap
 from dsr.sources.locate import RequestIdentities, identities_for_request, locate
 from dsr.sources.manual import planned_tasks
 from dsr.sources.results import LocateResult, Record, SourceResult, TableResult, plain
+from dsr.workflow import WorkflowError
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,18 @@ def digest(data: Mapping[str, Any]) -> str:
     """SHA-256 of a plan or outcome as canonical JSON: what approval and proof refer to."""
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def source_not_changed(source: SourceMap, problem: Exception) -> WorkflowError:
+    """The refusal staff see when writing to a source failed: the transaction on that source
+    was rolled back, so nothing there changed."""
+    return WorkflowError(
+        _l(
+            "%(source)s could not be changed: %(problem)s. Nothing was changed there.",
+            source=source.label or source.name,
+            problem=str(problem),
+        )
+    )
 
 
 def iso(moment: datetime | None) -> str | None:

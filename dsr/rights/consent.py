@@ -34,6 +34,7 @@ from dsr.rights.base import (
     Run,
     json_key,
     locate_subject,
+    source_not_changed,
 )
 from dsr.rights.objection import (
     clear_marketing,
@@ -215,13 +216,7 @@ def _erase(
                         }
                     )
         except SourceWriteError as exc:
-            raise WorkflowError(
-                _l(
-                    "%(source)s could not be changed: %(problem)s. Nothing was changed there.",
-                    source=source.label or source.name,
-                    problem=str(exc),
-                )
-            ) from None
+            raise source_not_changed(source, exc) from None
         if after_source is not None:
             after_source(source_name, done[before:])
     return done

@@ -26,7 +26,16 @@ from dsr import audit
 from dsr.db import utcnow
 from dsr.models import Request, RequestPlan, Right
 from dsr.rights.access import manual_task_list
-from dsr.rights.base import Environment, Header, RightHandler, Run, iso, json_key, locate_subject
+from dsr.rights.base import (
+    Environment,
+    Header,
+    RightHandler,
+    Run,
+    iso,
+    json_key,
+    locate_subject,
+    source_not_changed,
+)
 from dsr.rights.restriction import Restricted, targets
 from dsr.rights.sourcewrite import SourceSession, SourceWriteError, coerce, key_text
 from dsr.sources.sql import SourceFailure, read_only, source_engine
@@ -413,13 +422,7 @@ class RectificationHandler(RightHandler):
                             }
                         )
             except (SourceWriteError, SourceFailure) as exc:
-                raise WorkflowError(
-                    _l(
-                        "%(source)s could not be changed: %(problem)s. Nothing was changed there.",
-                        source=source.label or source.name,
-                        problem=str(exc),
-                    )
-                ) from None
+                raise source_not_changed(source, exc) from None
             audit.record(
                 session,
                 "rectification.applied",

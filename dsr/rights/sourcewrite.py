@@ -492,9 +492,7 @@ def change_column_per_source(
     :class:`~dsr.workflow.WorkflowError` naming it; sources before it stay committed, and
     ``after_source`` has already recorded them.
     """
-    from flask_babel import lazy_gettext as _l
-
-    from dsr.workflow import WorkflowError
+    from dsr.rights.base import source_not_changed  # base builds on this module
 
     grouped: dict[str, list[Mapping[str, Any]]] = {}
     for entry in entries:
@@ -518,13 +516,7 @@ def change_column_per_source(
                         }
                     )
         except SourceWriteError as exc:
-            raise WorkflowError(
-                _l(
-                    "%(source)s could not be changed: %(problem)s. Nothing was changed there.",
-                    source=source.label or source.name,
-                    problem=str(exc),
-                )
-            ) from None
+            raise source_not_changed(source, exc) from None
         if after_source is not None:
             after_source(source_name, done[before:])
     return done
