@@ -71,7 +71,7 @@ test: setup chromium loadgen lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff check dsr tests bench app.py migrations/env.py
+	$(BIN)/ruff check dsr tests bench app.py dsr/migrations/env.py
 	$(BIN)/ruff format --check --quiet dsr tests bench app.py
 	$(BIN)/mypy
 

@@ -18,12 +18,9 @@ csrf = CSRFProtect()
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the Flask app. Connects to nothing and starts nothing: that is for the CLI."""
     settings = config_module.load(overrides=overrides)
-    app = Flask(
-        "dsr",
-        root_path=str(config_module.ROOT),
-        template_folder="templates",
-        static_folder="static",
-    )
+    # Templates and static files are package data beside this module, found the same way
+    # from a checkout and from an installed wheel.
+    app = Flask("dsr", template_folder="templates", static_folder="static")
     app.config.update(settings)
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,

@@ -10,7 +10,6 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from dsr.config import ROOT
 from dsr.db import isolated_engine
 
 #: Tables in the database that the models do not describe, on purpose.
@@ -22,7 +21,8 @@ UNMODELLED_INDEXES = {"ix_requests_subject_name_trgm"}
 
 def alembic_config(url: str) -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    # Package data: found inside the installed package as well as in a checkout.
+    cfg.set_main_option("script_location", "dsr:migrations")
     cfg.set_main_option("path_separator", "os")
     cfg.attributes["database_url"] = url
     return cfg
