@@ -15,7 +15,10 @@ ifdef PORT
 export DSR_PORT := $(PORT)
 endif
 
-.PHONY: run test setup chromium loadgen fonts translations messages lint bench bench-quick clean
+OIDC_PROVIDER := tests/oidc_provider
+OIDC_STAMP := $(OIDC_PROVIDER)/node_modules/.installed-$(shell sha256sum $(OIDC_PROVIDER)/package-lock.json | cut -c1-12)
+
+.PHONY: run test setup chromium loadgen fonts nodejs oidc-provider translations messages lint bench bench-quick clean
 
 setup: $(STAMP) $(MO) fonts
 
@@ -62,12 +65,27 @@ fonts:
 	  $$SUDO apt-get install -y --no-install-recommends fonts-dejavu-core || \
 	  { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends fonts-dejavu-core; }; }
 
+# The test suite signs in through a real OpenID provider, panva's oidc-provider on Node.js,
+# installed from the npm registry with the versions pinned in its package-lock.json.
+nodejs:
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
+	  echo "Installing Debian's nodejs and npm (the tests' OpenID provider needs them)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y --no-install-recommends nodejs npm || \
+	  { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends nodejs npm; }; }
+
+oidc-provider: nodejs $(OIDC_STAMP)
+
+$(OIDC_STAMP): $(OIDC_PROVIDER)/package-lock.json
+	npm ci --prefix $(OIDC_PROVIDER) --no-audit --no-fund --loglevel=error
+	touch $@
+
 run: setup
 	$(FLASK) dsr migrate
 	$(FLASK) dsr seed-demo
 	$(FLASK) dsr serve
 
-test: setup chromium loadgen lint
+test: setup chromium loadgen oidc-provider lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
@@ -85,4 +103,4 @@ bench-quick: setup loadgen
 	$(BIN)/python -m bench --size quick --backend sqlite $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) instance/*.sqlite3* .pytest_cache tests/artifacts $(MO)
+	rm -rf $(VENV) instance/*.sqlite3* .pytest_cache tests/artifacts $(MO) $(OIDC_PROVIDER)/node_modules
