@@ -153,6 +153,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("portability.allow_private_addresses", False, bool),
     Setting("staff.invite_hours", 72, int),
     Setting("staff.page_size", 50, int),
+    Setting("eid.issuer", "", str),
+    Setting("eid.client_id", "", str),
+    Setting("eid.client_secret", "", str, secret=True),
+    Setting("eid.scopes", "openid https://id.oidc.se/scope/naturalPersonNumber", str),
+    Setting("eid.acr_values", "", str),
+    Setting("eid.personnummer_claim", "https://id.oidc.se/claim/personalIdentityNumber", str),
+    Setting("eid.coordination_number_claim", "https://id.oidc.se/claim/coordinationNumber", str),
+    Setting("staff_sso.issuer", "", str),
+    Setting("staff_sso.client_id", "", str),
+    Setting("staff_sso.client_secret", "", str, secret=True),
+    Setting("staff_sso.scopes", "openid email", str),
+    Setting("staff_sso.name", "", str),
+    Setting("staff_sso.local_passwords", True, bool),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -347,6 +360,39 @@ def validate(config: Mapping[str, Any]) -> None:
     _check(
         url.startswith(("sqlite:", "postgresql:", "postgresql+")),
         "database_url must be a sqlite:/// or postgresql+psycopg:// URL",
+    )
+    _validate_provider(config, "EID", "eid")
+    _validate_provider(config, "STAFF_SSO", "staff_sso")
+    _check(
+        config["STAFF_SSO_LOCAL_PASSWORDS"] or bool(config["STAFF_SSO_ISSUER"]),
+        "staff_sso.local_passwords = false leaves nobody a way to log in: configure "
+        "staff_sso.issuer, client_id and client_secret first",
+    )
+
+
+def _validate_provider(config: Mapping[str, Any], prefix: str, table: str) -> None:
+    """An OpenID provider is configured completely or not at all (``[eid]``, ``[staff_sso]``)."""
+    issuer = config[f"{prefix}_ISSUER"]
+    if not issuer:
+        return
+    parts = urlsplit(issuer)
+    _check(
+        parts.scheme in {"http", "https"} and bool(parts.netloc) and not parts.query,
+        f"{table}.issuer must be the provider's issuer URL, got {issuer!r}",
+    )
+    _check(
+        parts.scheme == "https" or config["ENV"] != "production",
+        f"{table}.issuer must use https outside development and testing",
+    )
+    for key in ("CLIENT_ID", "CLIENT_SECRET"):
+        _check(
+            bool(config[f"{prefix}_{key}"]),
+            f"{table}.{key.lower()} is needed when {table}.issuer is set "
+            f"(DSR_{prefix}_{key}); the provider gives it when the service is registered",
+        )
+    _check(
+        "openid" in config[f"{prefix}_SCOPES"].split(),
+        f"{table}.scopes must include openid",
     )
 
 

@@ -86,6 +86,9 @@ class AssuranceLevel(enum.StrEnum):
     none = "none"
     email_verified = "email_verified"
     personnummer_matched = "personnummer_matched"
+    #: The subject identified with e-legitimation (BankID, Freja eID) through an OpenID
+    #: provider, which vouched for their personnummer (``dsr.eid``).
+    eid_verified = "eid_verified"
     staff_verified = "staff_verified"
 
     @property
@@ -361,6 +364,10 @@ class Request(SQLModel, table=True):
     subject_pnr_hmac: str | None = Field(default=None, sa_column=Column(String(64), index=True))
     #: What staff lists show, e.g. 19640823-****.
     subject_pnr_masked: str | None = Field(default=None, sa_column=Column(String(16)))
+    #: A personnummer proven by e-legitimation that differs from ``subject_pnr_*``: kept,
+    #: encrypted, only for staff to decide which is right; never searched with.
+    eid_pnr_encrypted: str | None = Field(default=None, sa_column=Column(Text))
+    eid_pnr_masked: str | None = Field(default=None, sa_column=Column(String(16)))
     #: What the subject asked for, per right (fields differ by right).
     details: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSONType, nullable=False)
@@ -486,6 +493,47 @@ class AuditEvent(SQLModel, table=True):
     public: bool = Field(default=False)
     prev_hash: str = Field(sa_column=Column(String(64), nullable=False))
     hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+
+
+class LoginFlow(enum.StrEnum):
+    #: A subject proving who they are with e-legitimation, for one request (``dsr.eid``).
+    eid = "eid"
+    #: A staff member signing in with the company's identity provider (``dsr.staff_sso``).
+    staff_sso = "staff_sso"
+
+
+class OidcLogin(SQLModel, table=True):
+    """One sign-in at an OpenID provider, from the redirect there to the callback here.
+
+    The ``state`` that comes back with the callback finds the row; the row must belong to the
+    browser that started it, be unused and unexpired. Rows are deleted a day after they
+    expire (``dsr.jobs.expiry``).
+    """
+
+    __tablename__ = "oidc_logins"
+    __table_args__ = (
+        CheckConstraint("(flow = 'eid') = (request_id IS NOT NULL)", name="eid_has_request"),
+        CheckConstraint("(finished_at IS NULL) = (outcome IS NULL)", name="finished_has_outcome"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    flow: LoginFlow = Field(sa_column=enum_column(LoginFlow, "login_flow"))
+    #: Keyed hash of the ``state`` parameter, which only the browser and the provider see.
+    state_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    #: Keyed hash of the random value in the session cookie of the browser that started it.
+    browser_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    #: Sent in the authorization request (not secret); the ID token must carry it back.
+    nonce: str = Field(sa_column=Column(String(100), nullable=False))
+    #: The PKCE code verifier, encrypted; only this service can redeem the code.
+    code_verifier_encrypted: str = Field(sa_column=Column(Text, nullable=False))
+    request_id: int | None = Field(default=None, sa_column=fk_column("requests.id"))
+    #: Where the browser goes afterwards (a status page's address is a secret), encrypted.
+    return_to_encrypted: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
+    expires_at: datetime = Field(sa_column=utc_column(nullable=False, index=True))
+    finished_at: datetime | None = Field(default=None, sa_column=utc_column())
+    #: ``succeeded``, or why it failed (``dsr.oidc.Failure``).
+    outcome: str | None = Field(default=None, sa_column=Column(String(40)))
 
 
 class VerificationToken(SQLModel, table=True):
