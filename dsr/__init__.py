@@ -54,6 +54,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         context,
         dashboard,
         devmail,
+        eid,
         found,
         health,
         outbox,
@@ -70,6 +71,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     for module in (
         public,
         status,
+        eid,
         staff,
         staff_intake,
         queue,
@@ -103,11 +105,16 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _security_headers(response: Response) -> Response:
+    from dsr.oidc import form_action_origins
+
     headers = response.headers
+    # A form that starts a sign-in is answered with a redirect to the identity provider,
+    # and browsers hold that redirect to the form-action list too.
+    form_action = " ".join(["'self'", *form_action_origins()])
     headers.setdefault(
         "Content-Security-Policy",
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'",
     )
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")

@@ -5,7 +5,8 @@ to one request (or staff user) and one purpose, and stored only as keyed hashes.
 valid until it expires, is used (single-use purposes), or is revoked by a newer one.
 
 Assurance (``Request.assurance``) records the strongest proof reached so far, weakest first:
-none, email_verified, personnummer_matched, staff_verified. The riskier actions ask for a
+none, email_verified, personnummer_matched, eid_verified (e-legitimation, ``dsr.eid``),
+staff_verified. The riskier actions ask for a
 level (:func:`required_assurance`, :func:`meets`). Proofs are recorded as facts (method and
 note), never as copies of identity documents (LEGAL.md B3).
 """
@@ -493,4 +494,29 @@ def mark_personnummer_matched(
         payload={"source": source},
         at=now,
     )
+    return True
+
+
+def mark_eid_verified(
+    session: Session,
+    request: Request,
+    *,
+    provider: str,
+    acr: str | None,
+    actor: Actor,
+    now: datetime | None = None,
+) -> bool:
+    """The subject identified with e-legitimation, and the personnummer it vouched for is
+    the request's (``dsr.eid`` binds it first). Raises the assurance unless a stronger one
+    was reached already; returns whether it did. Staff read ``provider`` and the
+    authentication level ``acr`` in the method's note."""
+    now = now or utcnow()
+    if request.subject_pnr_hmac is None:
+        raise ValueError("the request has no personnummer for the e-legitimation to vouch for")
+    if request.assurance.rank >= AssuranceLevel.eid_verified.rank:
+        return False
+    note = provider if not acr else f"{provider} ({acr})"
+    _raise_assurance(request, AssuranceLevel.eid_verified, "e-legitimation", note[:500], now)
+    request.updated_at = now
+    session.add(request)
     return True

@@ -99,6 +99,7 @@ ASSURANCE_LABELS: dict[AssuranceLevel, LazyString] = {
     AssuranceLevel.none: _l("Not verified"),
     AssuranceLevel.email_verified: _l("Email address confirmed"),
     AssuranceLevel.personnummer_matched: _l("Personnummer matched our records"),
+    AssuranceLevel.eid_verified: _l("Identified with e-legitimation"),
     AssuranceLevel.staff_verified: _l("Identity checked by staff"),
 }
 
@@ -181,6 +182,12 @@ EVENT_LABELS: dict[str, LazyString] = {
     "identity.checked_by_staff": _l("Identity checked by staff"),
     "identity.personnummer_matched": _l("Personnummer matched our records"),
     "identity.personnummer_not_matched": _l("Personnummer not matched"),
+    "identity.eid_verified": _l("Identified with e-legitimation"),
+    "identity.eid_mismatch": _l("e-legitimation proved another personnummer"),
+    "identity.eid_number_adopted": _l("Personnummer proven by e-legitimation used"),
+    "identity.eid_number_discarded": _l("Personnummer proven by e-legitimation deleted"),
+    "eid.started": _l("e-legitimation started"),
+    "eid.failed": _l("e-legitimation failed"),
     "task.completed": _l("Manual task finished"),
     # Executing the rights (dsr.rights).
     "plan.created": _l("Plan made"),

@@ -109,6 +109,7 @@ def job_specs(config: Mapping[str, Any]) -> list[JobSpec]:
         JobSpec("digest", reminders.send_digests, poll, daily=True),
         JobSpec("retention", retention.remove_personal_data, poll, daily=True),
         JobSpec("purge_rate_limits", retention.purge_rate_limits, poll),
+        JobSpec("purge_sign_ins", retention.purge_sign_ins, poll),
         # Approved erasures once their grace period is over (and runs a crash interrupted).
         JobSpec("erasures", rights_jobs.run_due_erasures, 60),
         # Records kept by law, erased the day after their end date.

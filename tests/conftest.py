@@ -311,3 +311,33 @@ def artifacts() -> Path:
     """Where browser tests leave screenshots for people to look at (git-ignored)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+# --- OpenID provider ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Iterator[Any]:
+    """The OpenID provider (oidc-provider on loopback) the tests' apps at http://dsr.test use."""
+    from tests.oidc import Provider
+
+    provider = Provider("http://dsr.test", []).start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def start_provider() -> Iterator[Callable[..., Any]]:
+    """Start a provider of this test's own: ``start_provider("--jwks", "other-key")``."""
+    from tests.oidc import Provider
+
+    started: list[Any] = []
+
+    def start(*options: str, base: str = "http://dsr.test") -> Any:
+        provider = Provider(base, list(options)).start()
+        started.append(provider)
+        return provider
+
+    yield start
+    for provider in started:
+        provider.stop()

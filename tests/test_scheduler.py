@@ -44,6 +44,7 @@ def test_every_job_is_listed_with_its_schedule(app):
         "digest",
         "retention",
         "purge_rate_limits",
+        "purge_sign_ins",
         "erasures",
         "erasure_followups",
         "build_answers",

@@ -30,6 +30,7 @@ from dsr.models import (
     EmailOutbox,
     Export,
     ManualTask,
+    OidcLogin,
     OutboxStatus,
     Request,
     RequestMessage,
@@ -97,6 +98,8 @@ def anonymize(
     request.subject_pnr_encrypted = None
     request.subject_pnr_hmac = None
     request.subject_pnr_masked = None
+    request.eid_pnr_encrypted = None
+    request.eid_pnr_masked = None
     request.details = {}
     request.assurance_note = None
     # Free text written about the case. Where a constraint needs the field filled (an
@@ -140,6 +143,7 @@ def anonymize(
     tokens = session.execute(
         delete(VerificationToken).where(VerificationToken.request_id == request.id)
     ).rowcount  # type: ignore[attr-defined]
+    session.execute(delete(OidcLogin).where(OidcLogin.request_id == request.id))
     emails = _strip_outbox(session, request, subject_email, now)
 
     exports = session.scalars(
@@ -196,3 +200,14 @@ def _strip_outbox(
 def purge_rate_limits(session: Session, now: datetime, config: Mapping[str, Any]) -> int:
     """Drop rate-limit counters of windows that ended long ago."""
     return ratelimit.purge_expired(session, RATE_LIMIT_KEEP, now=now)
+
+
+#: How long a sign-in at an identity provider is kept after it expired: a day in which a
+#: late callback is still told it was used or expired rather than unknown.
+SIGN_IN_KEEP = timedelta(days=1)
+
+
+def purge_sign_ins(session: Session, now: datetime, config: Mapping[str, Any]) -> int:
+    """Drop sign-ins at identity providers (``OidcLogin``) a day after they expired."""
+    result = session.execute(delete(OidcLogin).where(OidcLogin.expires_at < now - SIGN_IN_KEEP))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

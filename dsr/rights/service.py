@@ -35,6 +35,7 @@ from dsr.models import (
     StaffUser,
 )
 from dsr.rights.base import Environment, RightHandler, Run, digest
+from dsr.sources.locate import identities_for_request
 from dsr.sources.manual import create_manual_tasks
 from dsr.workflow import WorkflowError
 
@@ -267,7 +268,16 @@ def approve(
         raise WorkflowError(_l("Only a plan that is not yet approved can be approved."))
     check_identity(request)
     handler = handler_for(row.right)
-    blockers = handler.blockers(handler.load(row.plan))
+    plan = handler.load(row.plan)
+    # A plan searched with fewer identities than are verified now (the subject identified
+    # with e-legitimation meanwhile, say) would miss records: it must be made again.
+    if plan.header.identities != identities_for_request(request).verified.masked():
+        raise WorkflowError(
+            _l(
+                "The subject's verified identities have changed since the plan was made: make the plan again."
+            )
+        )
+    blockers = handler.blockers(plan)
     if blockers:
         raise WorkflowError(" ".join(blockers))
     row.state = PlanState.approved

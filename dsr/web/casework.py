@@ -94,6 +94,7 @@ def show(reference: str) -> Any:
         pauses=workflow.pauses(s, item),
         blockers=workflow.completion_blockers(s, item) if item.is_open else [],
         required=identity.required_assurance(item.right),
+        required_met=identity.sufficient_for_right(item),
         assign_form=assign_form,
         identity_form=forms.IdentityCheckForm(),
         task_form=forms.TaskForm(),

@@ -61,6 +61,10 @@ TIMELINE: dict[str, LazyString] = {
         "We asked you for more information. The time stands still until you answer."
     ),
     "request.resumed": _l("The time started running again."),
+    "identity.eid_verified": _l("You identified yourself with e-legitimation."),
+    "identity.eid_mismatch": _l(
+        "You identified yourself with e-legitimation, with another personnummer than the one in the request."
+    ),
     "request.started": _l("We have started working on your request."),
     "request.message_sent": _l("We sent you a message."),
     "request.message_received": _l("You sent us a message."),
