@@ -160,10 +160,20 @@ def authenticate(
     assert user.password_hash is not None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
+    record_login(session, user, method="password", now=now)
+    return user
+
+
+def record_login(
+    session: Session, user: StaffUser, *, method: str, now: datetime | None = None
+) -> None:
+    """A staff member proved who they are (``password``, or ``sso`` through the company's
+    identity provider): one place records every way in. The web layer then starts the
+    session with ``dsr.web.auth.log_in``."""
+    now = now or utcnow()
     user.last_login_at = now
     session.add(user)
-    audit.record(session, "staff.login", Actor.staff(user), at=now)
-    return user
+    audit.record(session, "staff.login", Actor.staff(user), payload={"method": method}, at=now)
 
 
 def load_user(session: Session, user_id: str) -> StaffUser | None:
@@ -240,27 +250,34 @@ def invite_staff(
     actor: Actor,
     valid_for: timedelta,
     base_url: str,
+    sign_on_with: str | None = None,
 ) -> StaffUser:
-    """Create an account without a password and email a link to set one."""
+    """Create an account without a password and email a link to set one.
+
+    Where staff sign on only through the company's identity provider (``sign_on_with``
+    names it), no password is ever set: the email says how to log in instead.
+    """
     from dsr import identity, notifications
     from dsr.models import TokenPurpose
 
     user = create_staff(session, email, role, name=name, password=None, actor=actor)
-    issued = identity.issue_token(
-        session, TokenPurpose.staff_invite, staff_user=user, ttl=valid_for
-    )
+    context: dict[str, Any] = {"user": user, "invited_by": actor.label}
+    if sign_on_with:
+        context.update(sign_on_with=sign_on_with, link=f"{base_url}/staff/login")
+    else:
+        issued = identity.issue_token(
+            session, TokenPurpose.staff_invite, staff_user=user, ttl=valid_for
+        )
+        context.update(
+            link=f"{base_url}/staff/invite/{issued.token}", expires_at=issued.row.expires_at
+        )
     notifications.queue_email(
         session,
         "staff_invite",
         user.email,
         language=user.language,
-        context={
-            "user": user,
-            "invited_by": actor.label,
-            "link": f"{base_url}/staff/invite/{issued.token}",
-            "expires_at": issued.row.expires_at,
-        },
-        carries_secret=True,
+        context=context,
+        carries_secret=not sign_on_with,
     )
     audit.record(session, "staff.invited", actor, payload={"staff_id": user.id, "role": str(role)})
     return user

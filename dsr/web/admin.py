@@ -15,7 +15,7 @@ from wtforms import EmailField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
-from dsr import accounts, apitokens
+from dsr import accounts, apitokens, staff_sso
 from dsr import config as config_module
 from dsr.audit import Actor
 from dsr.db import session as db_session
@@ -82,16 +82,27 @@ def invite() -> Any:
             actor=Actor.staff(staff()),
             valid_for=timedelta(hours=current_app.config["STAFF_INVITE_HOURS"]),
             base_url=current_app.config["BASE_URL"],
+            sign_on_with=None if staff_sso.local_passwords() else staff_sso.provider_name(),
         )
     except accounts.AccountError as exc:
         s.rollback()
         flash(str(exc), "error")
         return redirect(url_for("admin.staff_list"))
     s.commit()
-    flash(
-        _("%(email)s is invited and will get an email to choose a password.", email=user.email),
-        "success",
-    )
+    if staff_sso.local_passwords():
+        flash(
+            _("%(email)s is invited and will get an email to choose a password.", email=user.email),
+            "success",
+        )
+    else:
+        flash(
+            _(
+                "%(email)s is invited and will get an email saying to log in with %(provider)s.",
+                email=user.email,
+                provider=staff_sso.provider_name(),
+            ),
+            "success",
+        )
     return redirect(url_for("admin.staff_list"))
 
 

@@ -8,7 +8,7 @@ from typing import Any, TypeVar, cast
 
 from flask import Flask, abort, flash, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
-from flask_login import LoginManager, current_user, login_required
+from flask_login import LoginManager, current_user, login_required, login_user
 
 from dsr import accounts
 from dsr.db import session as db_session
@@ -31,6 +31,12 @@ def _load_user(user_id: str) -> StaffUser | None:
 
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
+
+
+def log_in(user: StaffUser) -> None:
+    """Start the staff session of a user who proved who they are (password or single
+    sign-on, see ``dsr.accounts.record_login``): every way in goes through here."""
+    login_user(user)
 
 
 def staff() -> StaffUser:

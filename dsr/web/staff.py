@@ -8,16 +8,16 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import login_user, logout_user
+from flask_login import logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from dsr import accounts, audit, identity
+from dsr import accounts, audit, identity, staff_sso
 from dsr.audit import Actor
 from dsr.db import session as db_session
 from dsr.models import TokenPurpose
-from dsr.web.auth import safe_next, staff, staff_required
+from dsr.web.auth import log_in, safe_next, staff, staff_required
 from dsr.web.forms import ConfirmForm, LoginForm
 from dsr.web.limits import client_ip
 
@@ -29,6 +29,16 @@ def login() -> Any:
     form = LoginForm()
     if request.method == "GET":
         form.next.data = safe_next("")
+    elif not staff_sso.local_passwords():
+        # Single sign-on only: a password is never checked, whatever is posted.
+        flash(
+            _(
+                "Passwords are turned off here. Log in with %(provider)s.",
+                provider=staff_sso.provider_name(),
+            ),
+            "error",
+        )
+        return render_template("staff/login.html", form=form), 403
     if form.validate_on_submit():
         s = db_session()
         try:
@@ -51,7 +61,7 @@ def login() -> Any:
         if user is None:
             flash(_("Wrong email or password."), "error")
             return render_template("staff/login.html", form=form), 401
-        login_user(user)
+        log_in(user)
         return redirect(safe_next(url_for("queue.index")))
     return render_template("staff/login.html", form=form)
 
@@ -84,6 +94,15 @@ def accept_invite(token: str) -> Any:
     """Where an invitation link leads: choose a password (the link works once)."""
     form = SetPasswordForm()
     s = db_session()
+    if not staff_sso.local_passwords():
+        flash(
+            _(
+                "Passwords are turned off here. Log in with %(provider)s.",
+                provider=staff_sso.provider_name(),
+            ),
+            "info",
+        )
+        return redirect(url_for("staff.login"))
     if identity.find_token(s, TokenPurpose.staff_invite, token) is None:
         return render_template("staff/invite_invalid.html"), 404
     if form.validate_on_submit():

@@ -16,6 +16,7 @@
 //   --discovery wrong-issuer    the discovery document names another issuer
 //   --discovery not-json        the discovery document is an HTML page
 //   --id-token-ttl N            seconds an ID token lives (default 300)
+//   --id-token-audience AUD     ID tokens are signed (with the provider's own key) for AUD
 //   --keys FILE [--rotate-key]  keep the private keys in FILE; a new signing key in front
 //   --claims-in-id-token        identity claims in the ID token as well as from userinfo
 import { createServer } from 'node:http';
@@ -50,6 +51,7 @@ const { values: opts } = parseArgs({
     jwks: { type: 'string', default: 'published' },
     discovery: { type: 'string', default: 'valid' },
     'id-token-ttl': { type: 'string', default: '300' },
+    'id-token-audience': { type: 'string' },
     'claims-in-id-token': { type: 'boolean', default: false },
   },
 });
@@ -137,6 +139,15 @@ const provider = new Provider(issuer, {
 // The faults: the real provider's responses, changed on their way out.
 provider.use(async (ctx, next) => {
   await next();
+  if (ctx.path === '/token' && opts['id-token-audience'] && ctx.body?.id_token) {
+    const payload = jose.decodeJwt(ctx.body.id_token);
+    ctx.body = {
+      ...ctx.body,
+      id_token: await new jose.SignJWT({ ...payload, aud: opts['id-token-audience'] })
+        .setProtectedHeader({ alg: 'RS256', kid: keys[0].kid })
+        .sign(await jose.importJWK(keys[0], 'RS256')),
+    };
+  }
   if (ctx.path === '/jwks' && opts.jwks !== 'published') {
     const other = publicPart(await newSigningKey());
     if (opts.jwks === 'same-kid-other-key') other.kid = keys[0].kid;
