@@ -578,3 +578,30 @@ def test_nothing_is_offered_before_the_email_is_confirmed_or_without_eid(
         assert client.submit(f"/status/{token}/eid").headers["Location"] == f"/status/{token}"
     finally:
         app.config.update(EID_ISSUER="", EID_CLIENT_ID="", EID_CLIENT_SECRET="")
+
+
+def test_staff_see_which_level_each_right_needs_and_what_the_request_reached(
+    app, db, client, login_as, shop
+):
+    import dataclasses
+
+    from tests.rights_support import profile_in
+
+    requiring = dataclasses.replace(
+        shop, extra={**shop.extra, "identity": {"required": {"access": "eid_verified"}}}
+    )
+    with profile_in(app, requiring):
+        login_as("admin")
+        config_page = client.get("/staff/admin/config").get_data(as_text=True)
+        table = config_page.split('id="identity-h"')[1].split("</table>")[0]
+        rows = dict(re.findall(r'<th scope="row">([^<]+)</th><td>([^<]+)</td>', table))
+        assert rows["Tillgång"] == "Legitimerad med e-legitimation"
+        assert rows["Radering"] == "E-postadressen bekräftad"
+        assert rows["Invändning"] == "Ej bekräftad"
+        assert "Av ([eid] är inte inställt)" in config_page
+
+        request = subject_request(db, Right.access)
+        page = client.get(f"/staff/requests/{request.reference}").get_data(as_text=True)
+        needed = page.split("Krävs för denna rättighet")[1].split("</dd>")[0]
+        assert "Legitimerad med e-legitimation" in needed and "inte uppnådd än" in needed
+        assert "Den här rättigheten kräver e-legitimation, som inte är inställd här" in page

@@ -15,11 +15,12 @@ from wtforms import EmailField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
-from dsr import accounts, apitokens, staff_sso
+from dsr import accounts, apitokens, eid, identity, staff_sso
 from dsr import config as config_module
 from dsr.audit import Actor
 from dsr.db import session as db_session
-from dsr.models import ApiToken, StaffRole, StaffUser
+from dsr.models import ApiToken, Right, StaffRole, StaffUser
+from dsr.profiles import current_profile
 from dsr.web.auth import admin_required, staff
 from dsr.web.forms import ConfirmForm
 
@@ -159,8 +160,19 @@ def toggle_active(user_id: int) -> Any:
 def config() -> Any:
     """The effective configuration, with secrets hidden: what is this instance running with?"""
     rows = config_module.public_view(current_app.config)
+    profile = current_profile()
+    identity_rows = [
+        (right, identity.required_assurance(right)) for right in Right if profile.offers(right)
+    ]
     return render_template(
-        "staff/admin_config.html", rows=rows, warnings=current_app.config.get("CONFIG_WARNINGS", [])
+        "staff/admin_config.html",
+        rows=rows,
+        warnings=current_app.config.get("CONFIG_WARNINGS", []),
+        identity_rows=identity_rows,
+        eid_enabled=eid.enabled(),
+        eid_redirect=eid.redirect_uri(),
+        sso_enabled=staff_sso.enabled(),
+        sso_redirect=staff_sso.redirect_uri(),
     )
 
 
