@@ -192,3 +192,57 @@ def test_base_url_follows_host_and_port_unless_set(tmp_path):
         },
     )
     assert cfg["BASE_URL"] == "https://dsr.example.se"
+
+
+def test_an_openid_provider_is_configured_completely_or_not_at_all(tmp_path):
+    base = {"DSR_SECRET_KEY": GOOD_SECRET}
+    cfg = config.load(
+        tmp_path / "none.toml",
+        environ={
+            **base,
+            "DSR_EID_ISSUER": "https://eid.example.se",
+            "DSR_EID_CLIENT_ID": "dsr",
+            "DSR_EID_CLIENT_SECRET": "from-the-provider",
+            "DSR_EID_ACR_VALUES": "http://id.elegnamnden.se/loa/1.0/loa3",
+            "DSR_STAFF_SSO_ISSUER": "https://login.example.se/realms/staff",
+            "DSR_STAFF_SSO_CLIENT_ID": "dsr-staff",
+            "DSR_STAFF_SSO_CLIENT_SECRET": "also-from-the-provider",
+            "DSR_STAFF_SSO_LOCAL_PASSWORDS": "false",
+        },
+    )
+    assert cfg["EID_ISSUER"] == "https://eid.example.se"
+    assert cfg["EID_SCOPES"] == "openid https://id.oidc.se/scope/naturalPersonNumber"
+    assert cfg["EID_PERSONNUMMER_CLAIM"] == "https://id.oidc.se/claim/personalIdentityNumber"
+    assert cfg["STAFF_SSO_LOCAL_PASSWORDS"] is False
+    shown = {name: value for name, value, _origin in config.public_view(cfg)}
+    assert shown["eid.client_secret"] == "(set)" and shown["staff_sso.client_secret"] == "(set)"
+    assert "from-the-provider" not in str(config.public_view(cfg))
+
+    cases = [
+        ({"DSR_EID_ISSUER": "https://eid.example.se"}, "eid.client_id is needed"),
+        (
+            {"DSR_EID_ISSUER": "https://eid.example.se", "DSR_EID_CLIENT_ID": "dsr"},
+            "eid.client_secret is needed",
+        ),
+        (
+            {
+                "DSR_EID_ISSUER": "http://eid.example.se",
+                "DSR_EID_CLIENT_ID": "dsr",
+                "DSR_EID_CLIENT_SECRET": "x",
+            },
+            "eid.issuer must use https",
+        ),
+        (
+            {
+                "DSR_STAFF_SSO_ISSUER": "https://login.example.se",
+                "DSR_STAFF_SSO_CLIENT_ID": "dsr",
+                "DSR_STAFF_SSO_CLIENT_SECRET": "x",
+                "DSR_STAFF_SSO_SCOPES": "email",
+            },
+            "staff_sso.scopes must include openid",
+        ),
+        ({"DSR_STAFF_SSO_LOCAL_PASSWORDS": "false"}, "leaves nobody a way to log in"),
+    ]
+    for environ, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            config.load(tmp_path / "none.toml", environ={**base, **environ})

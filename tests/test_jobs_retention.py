@@ -17,7 +17,9 @@ from dsr.models import (
     EmailOutbox,
     Export,
     ExportState,
+    LoginFlow,
     MessageDirection,
+    OidcLogin,
     OutboxStatus,
     PauseReason,
     RateLimitCounter,
@@ -33,6 +35,7 @@ from dsr.models import (
 RECEIVED = datetime.fromisoformat("2023-01-10T09:00:00+01:00")
 CLOSED = datetime.fromisoformat("2023-02-01T15:00:00+01:00")
 NAME, EMAIL, PHONE, PNR = "Sven Svensson", "sven.svensson@example.se", "070-1234567", "196408233234"
+PROVEN_PNR = "198503120423"
 
 
 @pytest.fixture
@@ -53,6 +56,9 @@ def closed_request(app, db, make_request, *, closed_at=CLOSED, email=EMAIL):
         subject_pnr_encrypted=crypto.encrypt(PNR, "personnummer"),
         subject_pnr_hmac=crypto.keyed_hash(PNR, "personnummer"),
         subject_pnr_masked="19640823-****",
+        # Proven by e-legitimation, differing from the typed one, never decided by staff.
+        eid_pnr_encrypted=crypto.encrypt(PROVEN_PNR, crypto.PNR_LABEL),
+        eid_pnr_masked="19850312-****",
         details={"what": f"Please erase everything about {NAME}, customer 4711"},
         assurance_note=f"Called {PHONE}, {NAME} confirmed the order number",
     )
@@ -84,6 +90,20 @@ def closed_request(app, db, make_request, *, closed_at=CLOSED, email=EMAIL):
     db.add(
         VerificationToken(
             purpose=TokenPurpose.status, request_id=request.id, token_hash=f"s-{request.id}"
+        )
+    )
+    # An e-legitimation whose sign-in is still on record (it would be purged on its own).
+    db.add(
+        OidcLogin(
+            flow=LoginFlow.eid,
+            state_hash=f"state-{request.id}",
+            browser_hash="browser",
+            nonce="nonce",
+            code_verifier_encrypted="verifier",
+            request_id=request.id,
+            return_to_encrypted=crypto.encrypt("status-token", "oidc:return"),
+            created_at=RECEIVED,
+            expires_at=RECEIVED + timedelta(minutes=10),
         )
     )
     notifications.queue_email(
@@ -162,7 +182,7 @@ def test_three_years_after_closing_the_personal_data_is_gone_and_the_facts_stay(
     assert retention.remove_personal_data(db, now + timedelta(days=1), app.config) == 0
 
     stored = every_stored_text(db)
-    for personal in (NAME, "Sven", EMAIL, PHONE, PNR, "4711", "19640823"):
+    for personal in (NAME, "Sven", EMAIL, PHONE, PNR, "4711", "19640823", PROVEN_PNR, "19850312"):
         assert personal not in stored, f"{personal!r} is still stored"
 
     db.expire_all()
@@ -180,6 +200,7 @@ def test_three_years_after_closing_the_personal_data_is_gone_and_the_facts_stay(
     assert request.details == {}
 
     assert db.scalars(select(VerificationToken)).all() == []
+    assert db.scalars(select(OidcLogin)).all() == []
     [message] = db.scalars(select(RequestMessage)).all()
     assert message.body is None
     [email] = db.scalars(select(EmailOutbox)).all()
@@ -271,3 +292,29 @@ def test_stored_plans_lose_their_keys_and_proposals(app, db, make_request, recei
     plan = db.scalars(select(RequestPlan).where(RequestPlan.request_id == request.id)).one()
     assert plan.plan == {} and plan.outcome is None
     assert plan.state == PlanState.executed  # the fact that it ran stays
+
+
+def test_sign_ins_at_identity_providers_are_purged_a_day_after_they_expire(app, db, make_request):
+    from dsr import oidc
+
+    request = make_request()
+    now = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+    for minutes_ago, flow in ((60 * 24 + 11, LoginFlow.eid), (60 * 24 + 9, LoginFlow.staff_sso)):
+        created = now - timedelta(minutes=minutes_ago)
+        db.add(
+            OidcLogin(
+                flow=flow,
+                state_hash=oidc.state_hash(f"state-{minutes_ago}"),
+                browser_hash=oidc.browser_hash("browser"),
+                nonce="n",
+                code_verifier_encrypted=crypto.encrypt("v", "oidc:verifier"),
+                request_id=request.id if flow == LoginFlow.eid else None,
+                return_to_encrypted=crypto.encrypt("/", "oidc:return"),
+                created_at=created,
+                expires_at=created + oidc.LOGIN_TTL,
+            )
+        )
+    db.flush()
+    assert retention.purge_sign_ins(db, now, app.config) == 1
+    [kept] = db.scalars(select(OidcLogin)).all()
+    assert kept.flow == LoginFlow.staff_sso
