@@ -135,3 +135,72 @@ def test_staff_sign_in_with_the_company_provider_in_chromium(
         )
         page.screenshot(path=str(artifacts / f"sso-unknown-desktop-{backend}.png"), full_page=True)
         context.close()
+
+
+def test_staff_are_warned_of_a_different_proven_personnummer_in_chromium(
+    make_app, fresh_database, browser, artifacts, backend, start_provider
+):
+    app = make_app(DATABASE_URL=fresh_database)
+    with app.app_context(), get_db(app).transaction() as session:
+        accounts.create_staff(
+            session,
+            "hanna@staff.test",
+            StaffRole.handler,
+            name="Hanna Handläggare",
+            password=STAFF_PASSWORD,
+            actor=Actor.system("test"),
+        )
+        # Maria typed her own number; Astrid identifies on the request's page.
+        request = subject_request(
+            session,
+            Right.access,
+            subject_email="maria.andersson@example.com",
+            personnummer="198503120423",
+        )
+        token = identity.issue_status_token(session, request)
+        reference, request_id = request.reference, request.id
+    with LiveServer(app) as server:
+        app.config["BASE_URL"] = server.url
+        provider = start_provider(base=server.url)
+        app.config.update(provider.eid_settings())
+        context = browser.new_context(locale="sv-SE", viewport={"width": 390, "height": 844})
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.goto(f"{server.url}/status/{token}")
+        page.get_by_role("button", name="Legitimera dig med e-legitimation").click()
+        page.wait_for_url(f"{provider.issuer}/interaction/**")
+        page.get_by_label("Identitet").fill("astrid")
+        page.get_by_role("button", name="Legitimera", exact=True).click()
+        page.wait_for_url(f"{server.url}/status/{token}#eid")
+        assert (
+            "men med ett annat personnummer än det i din begäran"
+            in page.locator("#eid").inner_text()
+        )
+        page.screenshot(path=str(artifacts / f"eid-mismatch-phone-{backend}.png"), full_page=True)
+        context.close()
+
+        context = browser.new_context(locale="sv-SE", viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.goto(f"{server.url}/staff/login")
+        page.get_by_label("E-post").fill("hanna@staff.test")
+        page.get_by_label("Lösenord").fill(STAFF_PASSWORD)
+        page.get_by_role("button", name="Logga in", exact=True).click()
+        page.goto(f"{server.url}/staff/requests/{reference}")
+        warning = page.locator(".notice", has_text="skiljer sig från det i begäran")
+        assert (
+            "Styrkt med e-legitimation: 19640823-****. I begäran: 19850312-****."
+            in warning.inner_text()
+        )
+        page.screenshot(
+            path=str(artifacts / f"eid-mismatch-staff-desktop-{backend}.png"), full_page=True
+        )
+        warning.get_by_label("Varför").fill("Ringde henne: hon skrev fel nummer i formuläret.")
+        warning.get_by_role("button", name="Använd det styrkta personnumret").click()
+        page.wait_for_url(f"{server.url}/staff/requests/{reference}")
+        assert "Begäran har nu personnumret som styrkts med e-legitimation." in page.content()
+        context.close()
+    with app.app_context(), get_db(app).transaction() as session:
+        done = session.get(Request, request_id)
+        assert done.assurance == AssuranceLevel.eid_verified
+        assert done.subject_pnr_masked == "19640823-****"
